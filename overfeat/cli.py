@@ -1,0 +1,43 @@
+"""The ``overfeat`` command. Each sub-command lives in ``overfeat/commands/<name>.py`` and
+provides ``add_parser(subparsers)`` and ``run(args) -> int``; this module only dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Sub-commands in the order ``overfeat --help`` lists them.
+COMMANDS = ("info",)
+
+
+class UserError(Exception):
+    """A problem with what the user asked for: printed as one line, exit status 2."""
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    parser = argparse.ArgumentParser(
+        prog="overfeat",
+        description="OverFeat: integrated recognition, localization and detection (JAX/Flax).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    modules = {}
+    for name in COMMANDS:
+        module = importlib.import_module(f"overfeat.commands.{name.replace('-', '_')}")
+        module.add_parser(subparsers)
+        modules[name] = module
+    return parser, modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, modules = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return modules[args.command].run(args) or 0
+    except (UserError, ValueError, FileNotFoundError) as error:
+        print(f"overfeat {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

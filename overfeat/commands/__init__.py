@@ -1,0 +1,1 @@
+"""One module per ``overfeat`` sub-command (see ``overfeat.cli``)."""
