@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import grain
 import numpy as np
 import pytest
 import tfds_fakes
@@ -160,8 +161,7 @@ def test_source_api(prepared):
     sliced = open_tfds_source("ilsvrc2012_loc", "train[:2]", prepared.data)
     assert len(sliced) == 2
 
-    import grain   # the source plugs into grain as it is
-
+    # The source plugs into grain as it is.
     names = grain.MapDataset.source(source).map(lambda example: example["filename"])
     assert [names[0], names[1]] == [source[0]["filename"], source[1]["filename"]]
 

@@ -206,7 +206,9 @@ def prepare_dataset(name: str, manual_dir: str | os.PathLike,
 
     download_dir = (pathlib.Path(os.fspath(builder.data_dir_root)) / "downloads"
                     / f"overfeat_prepare_{name.replace('/', '_')}")
-    config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir))
+    # try_download_gcs=False: never fetch a dataset TFDS hosts prepared; build from the files.
+    config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir),
+                                          try_download_gcs=False)
     try:
         builder.download_and_prepare(download_dir=os.fspath(download_dir),
                                      download_config=config)
