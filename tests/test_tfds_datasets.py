@@ -109,6 +109,11 @@ def test_every_bad_file_is_counted_and_named_in_the_summary(prepared, name):
     assert prepared.prepared[name]["reused"] is False
 
 
+def test_prepare_leaves_no_scratch_files(prepared):
+    assert not (prepared.data / "downloads").exists() or not any(
+        (prepared.data / "downloads").iterdir())
+
+
 def test_reading_and_our_builder_need_no_tensorflow(prepared):
     assert prepared.without_tensorflow["tensorflow_imported"] is False
     assert set(prepared.without_tensorflow["read"]) == set(prepared.prepared)

@@ -215,7 +215,7 @@ def prepare_dataset(name: str, manual_dir: str | os.PathLike,
     except NonMatchingChecksumError as error:
         raise ValueError(f"{name}: an archive in {manual_dir} is not the file TFDS expects "
                          f"(size or SHA-256 differ): {error}") from None
-    if dataset.extracts and not keep_extracted:
+    if not keep_extracted:   # scratch only: extracted copies of the manual files
         shutil.rmtree(download_dir, ignore_errors=True)
     return PrepareResult(name, directory, _split_sizes(builder), problems, reused=False)
 
