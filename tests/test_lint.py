@@ -1,11 +1,12 @@
 """The code base stays lint-clean (ruff settings in pyproject.toml)."""
 
+import pathlib
 import shutil
 import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_ruff_check_passes():
