@@ -17,6 +17,7 @@ The forward pass is compiled once per (input shape, dtype, layers, stride) and r
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -39,30 +40,46 @@ class FeatureExtractor:
     Args:
       model: an ``OverFeat`` network (weights already in it).
       class_names: a name per class, or ``None`` (used by ``overfeat.predict``).
+      precision: matmul/convolution precision the forward pass is compiled with
+        (``jax.default_matmul_precision``): ``None`` keeps JAX's default, which on recent
+        GPUs computes float32 convolutions in TF32 (relative errors ~1e-3); ``"highest"``
+        gives full float32, as the parity tests use. CPUs compute float32 either way.
     """
 
-    def __init__(self, model: OverFeat, *, class_names: Sequence[str] | None = None):
+    def __init__(
+        self,
+        model: OverFeat,
+        *,
+        class_names: Sequence[str] | None = None,
+        precision: str | None = None,
+    ):
         self.model = model
         self.class_names = None if class_names is None else tuple(class_names)
+        self.precision = precision
         self._graphdef, self._state = nnx.split(model)
         self._compiled: dict[tuple, Any] = {}
 
     @classmethod
-    def from_release(cls, arch: str, path: str | os.PathLike) -> FeatureExtractor:
+    def from_release(
+        cls, arch: str, path: str | os.PathLike, *, precision: str | None = None
+    ) -> FeatureExtractor:
         """The original release's ``fast`` (``net_weight_0``) or ``accurate``
         (``net_weight_1``) network, with the release's class names."""
         from overfeat.imagenet_classes import release_class_names
         from overfeat.weights import load_release
 
-        return cls(load_release(arch, path), class_names=release_class_names())
+        model = load_release(arch, path)
+        return cls(model, class_names=release_class_names(), precision=precision)
 
     @classmethod
-    def from_checkpoint(cls, directory: str | os.PathLike) -> FeatureExtractor:
+    def from_checkpoint(
+        cls, directory: str | os.PathLike, *, precision: str | None = None
+    ) -> FeatureExtractor:
         """A model saved with ``overfeat.weights.save_model``."""
         from overfeat.weights import load_model
 
         model, info = load_model(directory)
-        return cls(model, class_names=info.class_names)
+        return cls(model, class_names=info.class_names, precision=precision)
 
     @property
     def arch(self) -> Architecture:
@@ -145,7 +162,10 @@ class FeatureExtractor:
                 model = nnx.merge(graphdef, state)
                 return dense.tap(model, images, names, stride=stride)
 
-            compiled = jax.jit(forward).lower(self._state, batch).compile()
+            with contextlib.ExitStack() as stack:
+                if self.precision is not None:
+                    stack.enter_context(jax.default_matmul_precision(self.precision))
+                compiled = jax.jit(forward).lower(self._state, batch).compile()
             self._compiled[key] = compiled
         outputs = compiled(self._state, batch)
         return {name: np.asarray(value, np.float32) for name, value in outputs.items()}

@@ -139,3 +139,11 @@ def test_classify_is_the_softmax_of_the_central_view(extractor):
     assert top[0].probability >= top[1].probability >= top[2].probability
     with pytest.raises(ValueError, match="top"):
         classify(extractor, [image], top=0)
+
+
+def test_precision_is_compiled_into_the_forward_pass(image):
+    """``precision="highest"`` keeps GPUs from computing float32 convolutions in TF32."""
+    extractor = FeatureExtractor(random_model("fast_small", num_classes=3), precision="highest")
+    extractor.extract(image, layer="fc8")
+    (compiled,) = extractor._compiled.values()
+    assert "operand_precision={highest,highest}" in compiled.as_text()

@@ -72,7 +72,8 @@ def numpy_release_forward(path, net: int, layout, modules, image: np.ndarray) ->
 @pytest.fixture(scope="module", params=["fast", "accurate"])
 def release_extractor(request, synthetic_release):
     arch = request.param
-    return arch, FeatureExtractor.from_release(arch, synthetic_release[arch])
+    # Full float32 also on GPUs, whose default would be TF32 (the CPU computes float32 anyway).
+    return arch, FeatureExtractor.from_release(arch, synthetic_release[arch], precision="highest")
 
 
 def test_synthetic_images_are_the_parity_images(parity_images):
@@ -128,5 +129,8 @@ def test_coarse_maps_of_a_large_non_square_image_match_numpy(
     ours = extractor.extract(image, layer=(last_pool, logits_name), stride="coarse")
     pooled, logits = outputs[-4], outputs[-1]  # the last pool, then fc, fc, logits
     assert logits.shape[1:] == (2, 3) == ours[logits_name].shape[:2]
-    assert relative_error(ours[last_pool].transpose(2, 0, 1), pooled) <= TOLERANCE
-    assert relative_error(ours[logits_name].transpose(2, 0, 1), logits) <= TOLERANCE
+    errors = (relative_error(ours[last_pool].transpose(2, 0, 1), pooled),
+              relative_error(ours[logits_name].transpose(2, 0, 1), logits))
+    print(f"\n{arch} {height}x{width} vs NumPy: {last_pool} {errors[0]:.1e}, "
+          f"{logits_name} {errors[1]:.1e}")
+    assert max(errors) <= TOLERANCE

@@ -40,7 +40,7 @@ def test_classify_matches_the_binary(synthetic_release, parity_images, capsys):
         assert abs(float(probability) - probabilities[index]) <= 1e-4
 
 
-def test_convert_weights_in_tfds_order(synthetic_release, parity_images, tmp_path):
+def test_convert_weights_in_tfds_order(synthetic_release, parity_images, tmp_path, capsys):
     out = tmp_path / "fast_tfds"
     assert cli.main(["convert-weights", "--weights", str(synthetic_release["fast"]),
                      "--out", str(out), "--class-order", "tfds"]) == 0
@@ -55,4 +55,5 @@ def test_convert_weights_in_tfds_order(synthetic_release, parity_images, tmp_pat
     theirs = release_logits[imagenet_classes.tfds_to_release()]
     assert np.abs(ours - theirs).max() <= 1e-4 * np.abs(theirs).max()
     assert cli.main(["convert-weights", "--weights", str(synthetic_release["fast"]),
-                     "--out", str(out)]) == 2  # exists: refused without --overwrite
+                     "--out", str(out)]) == 2
+    assert "exists: pass --overwrite" in capsys.readouterr().err

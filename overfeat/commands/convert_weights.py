@@ -53,6 +53,8 @@ def run(args) -> int:
         out = save_model(model, args.out, class_names=names, class_ids=wnids,
                          metadata=metadata, overwrite=args.overwrite)
     except FileExistsError as error:
-        raise UserError(f"{error} (--overwrite replaces a checkpoint)") from None
+        if args.overwrite:  # not a checkpoint there: never replaced
+            raise UserError(str(error)) from None
+        raise UserError(f"{args.out} exists: pass --overwrite to replace it") from None
     print(f"{args.weights} ({arch} net) -> {out} (classes in {args.class_order} order)")
     return 0
