@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 
-import numpy as np
 import pytest
+import release_files
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -20,57 +19,21 @@ def shared_dir() -> pathlib.Path:
     return SHARED
 
 
-REPO_ROOT = REPO
-SHARED_REFERENCE = SHARED / "reference"
-PARITY_DIR = SHARED_REFERENCE / "parity"
-# (net index, seed) of the parity data (parity/README.md).
-RELEASE_SEEDS = {"fast": (0, 1), "accurate": (1, 2)}
-
-
-def load_synthetic_release_module():
-    """``synthetic_release.py`` imported by path, or a skip when ../shared is absent."""
-    script = SHARED_REFERENCE / "synthetic_release.py"
-    if not script.is_file():
-        pytest.skip(f"needs the shared reference folder ({script} not found)")
-    spec = importlib.util.spec_from_file_location("synthetic_release", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def write_synthetic_weights(module, path: pathlib.Path, net: int, seed: int, chunk: int = 1 << 20):
-    """``module.weights(net, seed)`` written to ``path`` a chunk at a time.
-
-    ``weights`` builds the whole file in memory with uint64 temporaries (several GB, ~13 s);
-    its values are ``uniform(global index) * scale`` per tensor, so computing them in slices
-    of indices gives the same bytes with bounded memory (~3 s per file).
-    """
-    with open(path, "wb") as file, np.errstate(over="ignore"):
-        offset = 0
-        for out_ch, in_ch, kernel in module.LAYOUT[net]:
-            count, fan_in = out_ch * in_ch * kernel * kernel, in_ch * kernel * kernel
-            scale = np.float32(np.sqrt(6.0 / fan_in))
-            for start in range(0, count, chunk):
-                values = module.uniform(offset + start, min(chunk, count - start), seed) * scale
-                values.astype("<f4").tofile(file)
-            offset += count
-            (module.uniform(offset, out_ch, seed) * np.float32(0.01)).astype("<f4").tofile(file)
-            offset += out_ch
-
-
 @pytest.fixture(scope="session")
-def synthetic_release_module():
-    return load_synthetic_release_module()
+def synthetic_release_module(shared_dir):
+    """``../shared/reference/synthetic_release.py``, imported by path."""
+    return release_files.load_synthetic_release_module()
 
 
 @pytest.fixture(scope="session")
 def synthetic_release(synthetic_release_module, tmp_path_factory):
-    """``{"fast": path, "accurate": path}``: the parity data's synthetic weight files."""
+    """``{"fast": path, "accurate": path}``: the parity data's synthetic weight files, written
+    once per session (~580 MB each) and deleted at its end."""
     directory = tmp_path_factory.mktemp("synthetic_release")
     paths = {}
-    for arch, (net, seed) in RELEASE_SEEDS.items():
+    for arch, (net, seed) in release_files.RELEASE_SEEDS.items():
         paths[arch] = directory / f"net_weight_{net}.seed{seed}"
-        write_synthetic_weights(synthetic_release_module, paths[arch], net, seed)
+        release_files.write_synthetic_weights(synthetic_release_module, paths[arch], net, seed)
     yield paths
     for path in paths.values():  # 1.2 GB: not worth keeping in pytest's last three basetemps
         path.unlink(missing_ok=True)
@@ -87,34 +50,3 @@ def parity_images(synthetic_release_module, tmp_path_factory):
         paths[arch] = directory / f"img{side}.png"
         Image.fromarray(synthetic_release_module.image(side, side)).save(paths[arch])
     return paths
-
-
-def random_model(arch, *, seed: int = 0, **kwargs):
-    """``create_model(arch, **kwargs)`` with random weights set from NumPy.
-
-    ``create_model`` initialises eagerly, compiling one XLA program per parameter shape
-    (seconds on a busy 2-core machine); tests need weights, not that initialiser.
-    """
-    import jax
-    from flax import nnx
-
-    from overfeat.models import IMAGENET_MEAN, IMAGENET_STD, create_model
-
-    abstract = nnx.eval_shape(lambda: create_model(arch, **kwargs))
-    graphdef, state = nnx.split(abstract)
-    values = nnx.to_pure_dict(state)
-    rng = np.random.default_rng(seed)
-
-    def fill(path, leaf):
-        if path[-1].key == "kernel":  # HWIO, He-normal scale keeps activations O(1)
-            scale = np.sqrt(2.0 / np.prod(leaf.shape[:-1]))
-            return jax.device_put((rng.standard_normal(leaf.shape) * scale).astype(np.float32))
-        if path[-1].key == "bias":
-            return jax.device_put((rng.standard_normal(leaf.shape) * 0.1).astype(np.float32))
-        default = IMAGENET_MEAN if path[-1].key == "mean" else IMAGENET_STD
-        statistic = kwargs.get(path[-1].key, default)
-        return jax.device_put(np.broadcast_to(np.float32(statistic), (3,)).copy())
-
-    values = jax.tree_util.tree_map_with_path(fill, values)
-    nnx.replace_by_pure_dict(state, values)
-    return nnx.merge(graphdef, state)

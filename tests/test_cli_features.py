@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, random_model
 from PIL import Image
+from random_models import random_model
 
 from overfeat import cli, weights
 from overfeat.features import FeatureExtractor
 from overfeat.predict import classify
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +114,7 @@ def test_user_errors_through_python_dash_m(setup):
     (root / "tiny2").write_bytes(b"\0" * 8)
     result = subprocess.run(
         [sys.executable, "-m", "overfeat.cli", "classify", images[0], "--weights",
-         str(root / "tiny2")], capture_output=True, text=True, cwd=REPO_ROOT,
+         str(root / "tiny2")], capture_output=True, text=True, cwd=REPO,
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("overfeat classify: error: ")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_model
 from flax import nnx
 from PIL import Image
+from random_models import random_model
 
 from overfeat import dense, weights
 from overfeat.features import FeatureExtractor, release_layer_name, release_module_indices

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PARITY_DIR
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
+from release_files import PARITY_DIR
 
 from overfeat.features import FeatureExtractor
 

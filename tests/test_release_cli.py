@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import PARITY_DIR
+from release_files import PARITY_DIR
 
 from overfeat import cli, imagenet_classes
 

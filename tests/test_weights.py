@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -13,12 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from conftest import REPO_ROOT, random_model
 from flax import nnx
+from random_models import random_model
 
 from overfeat import dense, weights
 from overfeat.architectures import FAST_SMALL, Conv, MaxPool
 from overfeat.models import RELEASE_MEAN, RELEASE_STD
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # weight_format.md's table: (layer, W shape, W offset, b offset).
 DOCUMENTED_LAYOUT = {
@@ -303,7 +306,7 @@ SAVE_ON_FOUR_DEVICES = """
 import sys, jax, numpy as np
 from flax import nnx
 sys.path.insert(0, {tests!r})
-from conftest import REPO_ROOT, random_model
+from random_models import random_model
 from overfeat.weights import save_model
 model = random_model("fast_small", num_classes=3, seed=4)
 mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
@@ -318,8 +321,8 @@ def test_a_checkpoint_saved_on_several_devices_loads_on_one(tmp_path):
     """A model trained on 8 accelerators must load on a laptop: the stored shardings name
     devices this process does not have."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
-    script = SAVE_ON_FOUR_DEVICES.format(tests=str(REPO_ROOT / "tests"), out=str(tmp_path / "c"))
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    script = SAVE_ON_FOUR_DEVICES.format(tests=str(REPO / "tests"), out=str(tmp_path / "c"))
     subprocess.run([sys.executable, "-W", "error", "-c", script], env=env, check=True)
     model, info = weights.load_model(tmp_path / "c")
     expected = random_model("fast_small", num_classes=3, seed=4)
