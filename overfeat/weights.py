@@ -207,8 +207,8 @@ def load_release(
     )
     graphdef, state = nnx.split(abstract)
     values = nnx.to_pure_dict(state)
-    values["trunk"]["mean"] = jnp.full((3,), RELEASE_MEAN, jnp.float32)
-    values["trunk"]["std"] = jnp.full((3,), RELEASE_STD, jnp.float32)
+    values["trunk"]["mean"] = jax.device_put(np.full((3,), RELEASE_MEAN, np.float32))
+    values["trunk"]["std"] = jax.device_put(np.full((3,), RELEASE_STD, np.float32))
     for place, kernel, bias in read_release_tensors(path, arch, num_classes):
         layer = values[place.module][place.layer]
         if layer["kernel"].shape != kernel.shape:  # the layout and the model disagree: a bug
