@@ -281,6 +281,23 @@ def test_broken_annotation_files_are_clear_errors(tmp_path):
         prepare_folder_dataset("voc-folder", "bad", {"root": images}, tmp_path / "data")
 
 
+def test_voc_zero_coordinates_are_pointed_out_and_zero_based_files_read_as_written(
+        prepared, tmp_path):
+    note, = (note for note in prepared.results["my_voc"]["notes"] if "--zero-based" in note)
+    assert note.startswith("1 boxes start at a coordinate below 1")   # 000003's first car
+    root = prepared.expected["my_voc"]["root"]
+    result = _prepare("voc-folder", "voc_zero_based", tmp_path, "--root", str(root),
+                      "--zero-based")
+    assert not any("--zero-based" in note for note in result["notes"])
+    corrected = result["problems"]["corrected"]
+    assert corrected["validation"]["box clipped to the image"]["count"] == 1   # x 40..60 only
+    assert corrected["train"]["box dropped: empty (zero width or height)"]["examples"] == [
+        "000001.jpg"]   # the bike 5..5: one pixel in VOC's indices, empty as 0-based
+    train = {example["filename"]: example
+             for example in open_tfds_source("voc_zero_based", "train", tmp_path)}
+    assert train["000001.jpg"]["boxes"].tolist() == [[1, 1, 48, 32], [10, 10, 20, 20]]
+
+
 def test_voc_folder_without_lists_is_split_by_hash(tmp_path):
     root = tmp_path / "voc"
     (root / "JPEGImages").mkdir(parents=True)

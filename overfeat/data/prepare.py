@@ -72,13 +72,17 @@ class PrepareResult:
     splits: dict[str, int]
     problems: DataProblems
     reused: bool   # it was already prepared: nothing was read or written
-    # Folder datasets: class name -> boxes (detection) or images (classification), all splits.
+    # Folder datasets: class name -> boxes (detection) or images (classification), all splits;
+    # lines about the data to print after the splits; how to prepare it again when reused.
     classes: dict[str, int] | None = None
+    notes: tuple[str, ...] = ()
+    again: str | None = None
 
     def as_dict(self) -> dict:
         return {"name": self.name, "directory": os.fspath(self.directory),
                 "splits": self.splits, "reused": self.reused,
                 **({"classes": self.classes} if self.classes is not None else {}),
+                **({"notes": list(self.notes)} if self.notes else {}),
                 "skipped": self.problems.count(SKIPPED),
                 "corrected": self.problems.count(CORRECTED),
                 "problems": self.problems.as_dict()}
@@ -288,11 +292,10 @@ def run_prepare(args: argparse.Namespace) -> int:
     print(f"{result.name}: {verb} in {result.directory}")
     for split, count in result.splits.items():
         print(f"  {split:12} {count:>9,} examples")
-    if result.classes is not None:
-        print(f"  {len(result.classes)} classes (boxes or images each): " + ", ".join(
-            f"{name} {count}" for name, count in result.classes.items()))
+    for note in result.notes:
+        print(f"  {note}")
     if result.reused:
-        print(f"  (delete {result.directory} to prepare it again)")
+        print(f"  ({result.again or f'delete {result.directory}'} to prepare it again)")
         return 0
     print(f"data problems: {result.problems.count(SKIPPED)} examples skipped, "
           f"{result.problems.count(CORRECTED)} corrections")

@@ -89,6 +89,9 @@ def add_folder_parsers(names) -> None:
     voc.add_argument("--root", required=True, type=pathlib.Path, metavar="DIR",
                      help="folder holding JPEGImages/, Annotations/ and optionally "
                           "ImageSets/Main/{train,val,trainval,test}.txt")
+    voc.add_argument("--zero-based", action="store_true",
+                     help="the annotation tool wrote 0-based continuous coordinates instead of "
+                          "VOC's 1-based pixel indices")
     folder = names.add_parser("image-folder", help=FOLDER_KINDS["image-folder"],
                               description=_DESCRIPTIONS["image-folder"] + _CONVENTIONS)
     folder.add_argument("--root", required=True, type=pathlib.Path, metavar="DIR",
@@ -119,18 +122,20 @@ def prepare_folder_from_args(args: argparse.Namespace):
     else:
         sources = {"root": args.root}
     return prepare_folder_dataset(args.dataset, args.name, sources, args.data_dir,
-                                  val_fraction=args.val_fraction, overwrite=args.overwrite)
+                                  val_fraction=args.val_fraction, overwrite=args.overwrite,
+                                  zero_based=getattr(args, "zero_based", False))
 
 
 def prepare_folder_dataset(kind: str, name: str, sources: dict,
                            data_dir: str | os.PathLike | None = None, *,
                            val_fraction: float | None = None, overwrite: bool = False,
-                           problems: DataProblems | None = None):
+                           zero_based: bool = False, problems: DataProblems | None = None):
     """Builds dataset ``name`` from a folder of kind ``kind`` (a key of ``FOLDER_KINDS``).
 
     ``sources``: ``{"images": DIR, "annotations": FILE}`` for coco-folder, ``{"root": DIR}``
     otherwise. ``val_fraction`` None: the folder's own splits where it has them, else
-    ``DEFAULT_VAL_FRACTION``. Returns a ``prepare.PrepareResult``.
+    ``DEFAULT_VAL_FRACTION``. ``zero_based`` (voc-folder): coordinates are 0-based continuous
+    instead of VOC's 1-based pixel indices. Returns a ``prepare.PrepareResult``.
     """
     from overfeat.data.prepare import PrepareResult
     from overfeat.data.tfds_sources import default_data_dir
@@ -144,13 +149,15 @@ def prepare_folder_dataset(kind: str, name: str, sources: dict,
             raise FileNotFoundError(f"{kind}: {path} does not exist")
     root = pathlib.Path(data_dir).expanduser() if data_dir else default_data_dir()
     directory = root / name / DATASET_VERSION
-    fingerprint = inputs_fingerprint(kind, sources, val_fraction)
+    options = {"val_fraction": val_fraction, "zero_based": zero_based}
+    fingerprint = inputs_fingerprint(kind, sources, options)
     problems = problems if problems is not None else DataProblems()
     if (directory / "dataset_info.json").exists():
         previous = _folder_metadata(directory, name)
         if previous.get("fingerprint") == fingerprint and not overwrite:
             return PrepareResult(name, directory, _split_sizes(directory), problems,
-                                 reused=True, classes=_class_counts(directory))
+                                 reused=True, **_class_report(directory),
+                                 again="the files are unchanged: pass --overwrite")
         if not overwrite:
             raise ValueError(
                 f"{name} is already prepared in {directory} from other files or options (or "
@@ -158,27 +165,33 @@ def prepare_folder_dataset(kind: str, name: str, sources: dict,
                 "--name")
         shutil.rmtree(directory)
 
-    listing = _list_folder(kind, sources, val_fraction, problems)
+    listing = _list_folder(kind, sources, val_fraction, zero_based, problems)
     if not any(listing.splits.values()):
         raise ValueError(f"{kind}: no images found in {', '.join(map(str, sources.values()))}")
     listing.metadata["fingerprint"] = fingerprint
     builder = folder_builder_class(name)(listing=listing, problems=problems,
                                          data_dir=os.fspath(root), file_format="array_record")
     _build(builder, root, name, problems)
+    report = _class_report(directory)
+    report["notes"] += listing.notes
     return PrepareResult(name, directory, _split_sizes(directory), problems, reused=False,
-                         classes=_class_counts(directory))
+                         **report)
 
 
-def _list_folder(kind: str, sources: dict, val_fraction: float | None,
+def _list_folder(kind: str, sources: dict, val_fraction: float | None, zero_based: bool,
                  problems: DataProblems) -> FolderListing:
     if kind == "coco-folder":
         fraction = DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
         return coco_folder.list_coco_folder(sources["images"], sources["annotations"],
                                             fraction, problems)
-    lister = (voc_folder.list_voc_folder if kind == "voc-folder"
-              else image_folder.list_image_folder)
-    return lister(sources["root"], val_fraction, problems,
-                  default_val_fraction=DEFAULT_VAL_FRACTION)
+    if kind == "voc-folder":
+        return voc_folder.list_voc_folder(sources["root"], val_fraction, problems,
+                                          default_val_fraction=DEFAULT_VAL_FRACTION,
+                                          zero_based=zero_based)
+    if zero_based:
+        raise ValueError("--zero-based is an option of voc-folder only")
+    return image_folder.list_image_folder(sources["root"], val_fraction, problems,
+                                          default_val_fraction=DEFAULT_VAL_FRACTION)
 
 
 def _build(builder, root: pathlib.Path, name: str, problems: DataProblems) -> None:
@@ -201,10 +214,10 @@ def _build(builder, root: pathlib.Path, name: str, problems: DataProblems) -> No
         shutil.rmtree(download_dir, ignore_errors=True)
 
 
-def inputs_fingerprint(kind: str, sources: dict, val_fraction: float | None) -> str:
+def inputs_fingerprint(kind: str, sources: dict, options: dict) -> str:
     """SHA-256 of the options and of every input file's path, size and modification time."""
     digest = hashlib.sha256(json.dumps(
-        {"kind": kind, "version": DATASET_VERSION, "val_fraction": val_fraction,
+        {"kind": kind, "version": DATASET_VERSION, "options": options,
          "sources": {key: os.fspath(path) for key, path in sorted(sources.items())}},
         sort_keys=True).encode())
     for _, path in sorted(sources.items()):
@@ -230,15 +243,25 @@ def _split_sizes(directory: pathlib.Path) -> dict[str, int]:
     return {str(split): int(split_info.num_examples) for split, split_info in info.splits.items()}
 
 
-def _class_counts(directory: pathlib.Path) -> dict[str, int]:
-    """Class name -> boxes (detection) or images (classification), over all splits."""
+def _class_report(directory: pathlib.Path) -> dict:
+    """``classes``: class name -> boxes (detection) or images (classification) over all
+    splits, and ``notes``: those counts and the negatives, as lines for the summary."""
     import tensorflow_datasets as tfds
 
     info = tfds.builder_from_directory(os.fspath(directory)).info
     features = info.features
-    label = features["label"] if "label" in features else features["objects"]["label"]
+    detection = "objects" in features
+    label = features["objects"]["label"] if detection else features["label"]
     totals = [0] * label.num_classes
+    negatives = 0
     for counts in info.metadata["statistics"]["splits"].values():
         totals = [total + count for total, count in zip(totals, counts["per_class"],
                                                         strict=True)]
-    return dict(zip(label.names, totals, strict=True))
+        negatives += counts["negatives"]
+    classes = dict(zip(label.names, totals, strict=True))
+    what = "boxes" if detection else "images"
+    notes = [f"{len(classes)} classes, {what} of each: "
+             + ", ".join(f"{name} {count}" for name, count in classes.items())]
+    if detection:
+        notes.append(f"{negatives} images without objects (kept as negatives)")
+    return {"classes": classes, "notes": tuple(notes)}

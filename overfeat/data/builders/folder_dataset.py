@@ -165,6 +165,7 @@ class FolderListing:
     object_flags: tuple[str, ...] = ()
     has_image_ids: bool = False
     metadata: dict = dataclasses.field(default_factory=dict)
+    notes: tuple[str, ...] = ()   # what the user should know, printed at the end of prepare
 
     def __post_init__(self):
         check_class_names(self.class_names, self.kind)

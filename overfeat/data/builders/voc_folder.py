@@ -46,9 +46,14 @@ LISTED_SPLITS = {"train": TRAIN, "val": VALIDATION, "test": TEST}
 
 
 def list_voc_folder(root: str | os.PathLike, val_fraction: float | None,
-                    problems: DataProblems, *, default_val_fraction: float) -> FolderListing:
+                    problems: DataProblems, *, default_val_fraction: float,
+                    zero_based: bool = False) -> FolderListing:
     """Reads ``root``; ``val_fraction`` None means ``default_val_fraction`` where a hash split is
-    needed (and is an error where ImageSets/Main already gives train and val lists)."""
+    needed (and is an error where ImageSets/Main already gives train and val lists).
+
+    ``zero_based``: the tool wrote continuous 0-based coordinates instead of VOC's 1-based
+    pixel indices (taken as they are then).
+    """
     root = pathlib.Path(root).expanduser().resolve()
     image_dir, annotation_dir = root / "JPEGImages", root / "Annotations"
     for folder in (root, image_dir, annotation_dir):
@@ -80,16 +85,19 @@ def list_voc_folder(root: str | os.PathLike, val_fraction: float | None,
 
     splits: dict[str, list[FolderImage]] = {}
     used: set[pathlib.Path] = set()
+    at_zero = 0   # boxes starting before pixel 1, which VOC's 1-based indices never do
     for image_id, (split, annotation) in parsed.items():
         path = _image_path(image_dir, image_id, annotation, images_by_stem)
         if path is None:
             problems.skipped(split, "several image files for one annotation", image_id,
                              ", ".join(p.name for p in images_by_stem[image_id]))
             continue
+        convert = _as_written if zero_based else xyxy_from_voc_pixels
         objects = tuple(
-            FolderObject(xyxy_from_voc_pixels(obj.xmin, obj.ymin, obj.xmax, obj.ymax),
+            FolderObject(convert(obj.xmin, obj.ymin, obj.xmax, obj.ymax),
                          label_of[obj.name], ignore=obj.difficult, truncated=obj.truncated)
             for obj in annotation.objects)
+        at_zero += sum(min(obj.xmin, obj.ymin) < 1 for obj in annotation.objects)
         size = ((annotation.width, annotation.height)
                 if annotation.width and annotation.height else None)
         used.add(path)
@@ -101,10 +109,23 @@ def list_voc_folder(root: str | os.PathLike, val_fraction: float | None,
             if path not in used:
                 problems.skipped(UNASSIGNED, "image without annotation file",
                                  path.relative_to(image_dir).as_posix())
+    notes = ()
+    if at_zero and not zero_based:
+        notes = (f"{at_zero} boxes start at a coordinate below 1, which VOC's 1-based pixel "
+                 "indices never do (they were clipped): if your tool writes 0-based "
+                 "coordinates, prepare again with --zero-based --overwrite",)
+    convention = ("continuous 0-based, as written" if zero_based
+                  else "VOC 1-based inclusive pixel indices")
     return FolderListing(
         kind=KIND, class_names=class_names, splits=splits, object_flags=VOC_FLAGS,
+        notes=notes,
         metadata={"format": KIND, "root": os.fspath(root), "split_rule": rule,
-                  "box_convention": "VOC 1-based inclusive pixel indices"})
+                  "box_convention": convention})
+
+
+def _as_written(xmin: float, ymin: float, xmax: float, ymax: float
+                ) -> tuple[float, float, float, float]:
+    return (xmin, ymin, xmax, ymax)
 
 
 def _split_ids(root: pathlib.Path, xml_files: dict[str, pathlib.Path],
