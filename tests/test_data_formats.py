@@ -99,7 +99,7 @@ def test_fit_box_rule(box, fitted, problem):
 def test_clean_jpegs_are_kept_byte_for_byte():
     for data in (tfds_fakes.jpeg(20, 10), tfds_fakes.jpeg(20, 10, mode="L")):
         checked = check_encoded_image(data, "a.jpg")
-        assert checked.data == data and checked.correction is None
+        assert checked.data == data and checked.corrections == ()
         assert (checked.height, checked.width) == (10, 20)
     gray = decode_rgb(tfds_fakes.jpeg(20, 10, tfds_fakes.GRAY, mode="L"))
     assert gray.shape == (10, 20, 3) and gray.dtype == np.uint8 and gray.flags.writeable
@@ -112,7 +112,7 @@ def test_clean_jpegs_are_kept_byte_for_byte():
 ])
 def test_cmyk_and_disguised_png_become_rgb_jpegs(data, correction):
     checked = check_encoded_image(data, "x.JPEG")
-    assert checked.correction == correction
+    assert checked.corrections == (correction,)
     with Image.open(io.BytesIO(checked.data)) as image:
         assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (24, 16))
     np.testing.assert_allclose(decode_rgb(checked.data).mean(axis=(0, 1)), tfds_fakes.RED,

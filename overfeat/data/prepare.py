@@ -18,6 +18,7 @@ skipped or corrected is counted and printed at the end (``overfeat.data.problems
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -25,6 +26,7 @@ import os
 import pathlib
 import posixpath
 import shutil
+import sys
 from collections.abc import Callable
 
 from overfeat.data.problems import CORRECTED, SKIPPED, DataProblems
@@ -70,10 +72,17 @@ class PrepareResult:
     splits: dict[str, int]
     problems: DataProblems
     reused: bool   # it was already prepared: nothing was read or written
+    # Folder datasets: class name -> boxes (detection) or images (classification), all splits;
+    # lines about the data to print after the splits; how to prepare it again when reused.
+    classes: dict[str, int] | None = None
+    notes: tuple[str, ...] = ()
+    again: str | None = None
 
     def as_dict(self) -> dict:
         return {"name": self.name, "directory": os.fspath(self.directory),
                 "splits": self.splits, "reused": self.reused,
+                **({"classes": self.classes} if self.classes is not None else {}),
+                **({"notes": list(self.notes)} if self.notes else {}),
                 "skipped": self.problems.count(SKIPPED),
                 "corrected": self.problems.count(CORRECTED),
                 "problems": self.problems.as_dict()}
@@ -210,8 +219,10 @@ def prepare_dataset(name: str, manual_dir: str | os.PathLike,
     config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir),
                                           try_download_gcs=False)
     try:
-        builder.download_and_prepare(download_dir=os.fspath(download_dir),
-                                     download_config=config)
+        # TFDS prints its progress messages on stdout, which belongs to --json's one object.
+        with contextlib.redirect_stdout(sys.stderr):
+            builder.download_and_prepare(download_dir=os.fspath(download_dir),
+                                         download_config=config)
     except NonMatchingChecksumError as error:
         raise ValueError(f"{name}: an archive in {manual_dir} is not the file TFDS expects "
                          f"(size or SHA-256 differ): {error}") from None
@@ -260,12 +271,20 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
                              help="keep the archives' extracted copies (deleted by default)")
         sub.add_argument("--json", action="store_true",
                          help="print the result as one JSON object")
+    from overfeat.data.prepare_folders import add_folder_parsers
+
+    add_folder_parsers(names)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
     """Runs ``overfeat data prepare`` and prints where the dataset is and its data problems."""
-    result = prepare_dataset(args.dataset, args.manual_dir, args.data_dir,
-                             keep_extracted=getattr(args, "keep_extracted", False))
+    from overfeat.data.prepare_folders import FOLDER_KINDS, prepare_folder_from_args
+
+    if args.dataset in FOLDER_KINDS:
+        result = prepare_folder_from_args(args)
+    else:
+        result = prepare_dataset(args.dataset, args.manual_dir, args.data_dir,
+                                 keep_extracted=getattr(args, "keep_extracted", False))
     if args.json:
         print(json.dumps(result.as_dict()))
         return 0
@@ -273,8 +292,10 @@ def run_prepare(args: argparse.Namespace) -> int:
     print(f"{result.name}: {verb} in {result.directory}")
     for split, count in result.splits.items():
         print(f"  {split:12} {count:>9,} examples")
+    for note in result.notes:
+        print(f"  {note}")
     if result.reused:
-        print(f"  (delete {result.directory} to prepare it again)")
+        print(f"  ({result.again or f'delete {result.directory}'} to prepare it again)")
         return 0
     print(f"data problems: {result.problems.count(SKIPPED)} examples skipped, "
           f"{result.problems.count(CORRECTED)} corrections")

@@ -51,8 +51,8 @@ def checked_examples(examples: Iterable[tuple[str, dict]], split: str, problems:
         except BadImageError as error:
             problems.skipped(split, error.kind, where, error.detail)
             continue
-        if image.correction:
-            problems.corrected(split, image.correction, where)
+        for correction in image.corrections:
+            problems.corrected(split, correction, where)
         example = dict(example, image=image.data)
         for objects_key in ("objects", "panoptic_objects"):
             if objects_key in example:

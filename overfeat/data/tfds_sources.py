@@ -24,6 +24,7 @@ here (``box_formats.xyxy_from_voc_pixels``).
 from __future__ import annotations
 
 import io
+import json
 import os
 import pathlib
 import re
@@ -139,6 +140,13 @@ class TfdsSource:
                 "with `overfeat data prepare` or convert it with `tfds convert_format`") from None
 
     @property
+    def metadata(self) -> dict:
+        """The dataset's own metadata (``metadata.json``; e.g. a COCO folder's
+        ``category_ids``, the image-size statistics of a folder dataset), {} when it has none."""
+        path = self.builder_dir / "metadata.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
@@ -155,6 +163,11 @@ class TfdsSource:
 
     def __getitem__(self, index: int) -> dict:
         return self._example(self._source[index], index)
+
+    def __iter__(self):
+        # Without it, ``for`` would call __getitem__ until IndexError, which array_record never
+        # raises (it raises ValueError past the end).
+        return (self[index] for index in range(len(self)))
 
     def __getitems__(self, indices) -> list[dict]:
         records = self._source.__getitems__(list(indices))

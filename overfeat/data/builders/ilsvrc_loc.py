@@ -23,7 +23,11 @@ import re
 import tensorflow_datasets as tfds
 
 from overfeat.data.archives import file_stem, iter_tar_files
-from overfeat.data.box_formats import fit_box_xyxy, yxyx_normalized_from_xyxy
+from overfeat.data.box_formats import (
+    annotation_frame,
+    fit_box_xyxy,
+    yxyx_normalized_from_xyxy,
+)
 from overfeat.data.image_files import BadImageError, check_encoded_image
 from overfeat.data.problems import DataProblems
 from overfeat.data.voc_xml import VocAnnotation, parse_voc_xml
@@ -175,23 +179,23 @@ class Ilsvrc2012Loc(tfds.core.GeneratorBasedBuilder):
         except BadImageError as error:
             self.problems.skipped(split, error.kind, path, error.detail)
             return None
-        if image.correction:
-            self.problems.corrected(split, image.correction, path)
+        for correction in image.corrections:
+            self.problems.corrected(split, correction, path)
         # Boxes are drawn on the image the annotator saw; when the file's <size> differs from
-        # the image's, scale them to the image (as Google's Inception ImageNet pipeline does).
-        scale_x = scale_y = 1.0
-        if annotation.width and annotation.height and (
-                (annotation.width, annotation.height) != (image.width, image.height)):
-            scale_x, scale_y = image.width / annotation.width, image.height / annotation.height
+        # the image's, they are scaled to the image (box_formats.annotation_frame).
+        annotated_size = ((annotation.width, annotation.height)
+                          if annotation.width and annotation.height else None)
+        frame = annotation_frame(annotated_size, image.width, image.height)
+        if frame.problem:
             self.problems.corrected(
-                split, "boxes scaled from the annotation's image size", path,
+                split, frame.problem, path,
                 f"{annotation.width}x{annotation.height} -> {image.width}x{image.height}")
         objects = []
         for obj in annotation.objects:
             if obj.name != label:
                 self.problems.corrected(split, "box of another class dropped", path, obj.name)
                 continue
-            box = (obj.xmin * scale_x, obj.ymin * scale_y, obj.xmax * scale_x, obj.ymax * scale_y)
+            box = frame.to_image((obj.xmin, obj.ymin, obj.xmax, obj.ymax))
             fitted = fit_box_xyxy(box, image.width, image.height)
             if fitted.problem:
                 self.problems.corrected(split, fitted.problem, path, f"{box}")
