@@ -24,8 +24,12 @@ from overfeat.features import FeatureExtractor
 from overfeat.models import RELEASE_MEAN, RELEASE_STD, create_model
 
 # Seconds per image of the original binary, 2 threads (weight_format.md).
-RELEASE_SECONDS = {("fast", (231, 231)): 0.37, ("fast", (461, 569)): 3.36,
-                   ("accurate", (221, 221)): 0.81, ("accurate", (461, 569)): 3.80}
+RELEASE_SECONDS = {
+    ("fast", (231, 231)): 0.37,
+    ("fast", (461, 569)): 3.36,
+    ("accurate", (221, 221)): 0.81,
+    ("accurate", (461, 569)): 3.80,
+}
 NOMINAL = {"fast": 231, "accurate": 221}
 
 
@@ -43,8 +47,12 @@ def extractor_for(arch: str, weights: str | None) -> FeatureExtractor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", nargs="+", default=["fast", "accurate"])
-    parser.add_argument("--size", nargs="+", default=["nominal", "461x569"],
-                        help="HxW or S; 'nominal' is 231 fast, 221 accurate")
+    parser.add_argument(
+        "--size",
+        nargs="+",
+        default=["nominal", "461x569"],
+        help="HxW or S; 'nominal' is 231 fast, 221 accurate",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--weights-fast")
     parser.add_argument("--weights-accurate")
@@ -68,12 +76,22 @@ def main() -> None:
             ours = statistics.median(times)
             release = RELEASE_SECONDS.get((arch, size))
             ratio = None if release is None else release / ours
-            rows.append({"arch": arch, "size": list(size), "map": list(maps.shape[:2]),
-                         "seconds": ours, "release_seconds": release, "speedup": ratio})
+            rows.append(
+                {
+                    "arch": arch,
+                    "size": list(size),
+                    "map": list(maps.shape[:2]),
+                    "seconds": ours,
+                    "release_seconds": release,
+                    "speedup": ratio,
+                }
+            )
             sides, cells = "x".join(map(str, size)), "x".join(map(str, maps.shape[:2]))
-            print(f"{arch:9s} {sides:9s} {cells:7s} {ours:10.3f}  "
-                  f"{'' if release is None else f'{release:13.2f}':>13s}  "
-                  f"{'' if ratio is None else f'{ratio:11.1f}x'}")
+            print(
+                f"{arch:9s} {sides:9s} {cells:7s} {ours:10.3f}  "
+                f"{'' if release is None else f'{release:13.2f}':>13s}  "
+                f"{'' if ratio is None else f'{ratio:11.1f}x'}"
+            )
     print(json.dumps({"benchmark": "features", "rows": rows}))
 
 

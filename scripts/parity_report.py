@@ -19,8 +19,10 @@ import numpy as np
 from overfeat.features import FeatureExtractor
 from overfeat.images import load_image
 
-CASES = {"fast": ("fast_seed1_231x231.npz", "img231.png"),
-         "accurate": ("accurate_seed2_221x221.npz", "img221.png")}
+CASES = {
+    "fast": ("fast_seed1_231x231.npz", "img231.png"),
+    "accurate": ("accurate_seed2_221x221.npz", "img221.png"),
+}
 
 
 def main() -> None:
@@ -35,8 +37,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     worst = {}
     for arch, (npz, png) in CASES.items():
-        extractor = FeatureExtractor.from_release(arch, getattr(args, arch),
-                                                  precision=args.precision)
+        extractor = FeatureExtractor.from_release(
+            arch, getattr(args, arch), precision=args.precision
+        )
         reference = np.load(args.reference / npz)
         ours = extractor.extract(load_image(args.reference / png), layer=reference.files)
         for name in reference.files:
