@@ -295,38 +295,88 @@ def _with_class(coords, label_rank, span: float):
 _BUCKETS_PER_OCTAVE = 1  # boxes bucketed by side in steps of 2
 
 
-def _close_pairs(points_a, side_a, points_b, side_b, reach: float, span: float):
-    """Index pairs ``(i, j)`` of same-class boxes ``a[i]``, ``b[j]`` whose coordinates differ
-    in all by at most ``reach * min(side_a[i], side_b[j])`` (L1): a superset of the pairs
-    that can score ``<= tau``.
+def _buckets(side):
+    return np.floor(_BUCKETS_PER_OCTAVE * np.log2(np.maximum(side, 1e-30))).astype(int)
 
-    The radius depends on the smaller box, so boxes are bucketed by side and each bucket is
-    queried with its own radius against the buckets of larger boxes: one radius, set by the
-    largest box, would return whole clusters of small ones.
-    """
-    found_a, found_b = [], []
-    octave = float(_BUCKETS_PER_OCTAVE)
-    bucket_a = np.floor(octave * np.log2(np.maximum(side_a, 1e-30))).astype(int)
-    bucket_b = np.floor(octave * np.log2(np.maximum(side_b, 1e-30))).astype(int)
-    for k in np.unique(np.concatenate([bucket_a, bucket_b])):
-        radius = min(reach * 2.0 ** ((k + 1) / octave), 8 * span)
-        for in_a, in_b in ((bucket_a == k, bucket_b >= k), (bucket_a > k, bucket_b == k)):
-            index_a, index_b = np.flatnonzero(in_a), np.flatnonzero(in_b)
-            if len(index_a) == 0 or len(index_b) == 0:
-                continue
-            close = cKDTree(points_a[index_a]).sparse_distance_matrix(
-                cKDTree(points_b[index_b]), radius, p=1, output_type="ndarray"
-            )
-            found_a.append(index_a[close["i"]])
-            found_b.append(index_b[close["j"]])
-    if not found_a:
-        return np.zeros(0, int), np.zeros(0, int)
-    i, j = np.concatenate(found_a), np.concatenate(found_b)
+
+def _bucket_radius(k: int, reach: float, span: float) -> float:
+    return min(reach * 2.0 ** ((k + 1) / _BUCKETS_PER_OCTAVE), 8 * span)
+
+
+def _within_reach(points_a, side_a, points_b, side_b, i, j, reach: float):
     if not np.isfinite(reach):  # thresholds >= 1: no bound, every same-class pair
         return i, j
     gap = np.abs(points_a[i, :4] - points_b[j, :4]).sum(axis=1)
     close = gap <= reach * np.minimum(side_a[i], side_b[j])
     return i[close], j[close]
+
+
+class _BucketTrees:
+    """k-d trees over a set of boxes (``points [n, 5]``, ``side [n]``), one per side bucket
+    and per suffix of buckets, built when first needed and reused across queries."""
+
+    def __init__(self, points, side):
+        self.points, self.side = points, side
+        self.bucket = _buckets(side)
+        self._trees: dict[tuple[str, int], tuple[cKDTree | None, np.ndarray]] = {}
+
+    def _tree(self, kind: str, k: int):
+        if (kind, k) not in self._trees:
+            index = np.flatnonzero(self.bucket == k if kind == "==" else self.bucket >= k)
+            tree = cKDTree(self.points[index]) if len(index) else None
+            self._trees[(kind, k)] = (tree, index)
+        return self._trees[(kind, k)]
+
+    def close_pairs(self, points_a, side_a, reach: float, span: float):
+        """Index pairs ``(i, j)`` of same-class boxes ``a[i]`` and ``self[j]`` whose
+        coordinates differ in all by at most ``reach * min(side_a[i], self.side[j])`` (L1): a
+        superset of the pairs that can score ``<= tau``.
+
+        The radius depends on the smaller box, so each bucket of sides is queried with its
+        own radius against the buckets of larger boxes: one radius, set by the largest box,
+        would return whole clusters of small ones.
+        """
+        found_a, found_b = [np.zeros(0, int)], [np.zeros(0, int)]
+        bucket_a = _buckets(side_a)
+        for k in np.unique(np.concatenate([bucket_a, self.bucket])):
+            radius = _bucket_radius(k, reach, span)
+            for index_a, kind in ((bucket_a == k, ">="), (bucket_a > k, "==")):
+                index_a = np.flatnonzero(index_a)
+                if len(index_a) == 0:
+                    continue
+                tree, index_b = self._tree(kind, k)
+                if tree is None:
+                    continue
+                close = cKDTree(points_a[index_a]).sparse_distance_matrix(
+                    tree, radius, p=1, output_type="ndarray"
+                )
+                found_a.append(index_a[close["i"]])
+                found_b.append(index_b[close["j"]])
+        i, j = np.concatenate(found_a), np.concatenate(found_b)
+        return _within_reach(points_a, side_a, self.points, self.side, i, j, reach)
+
+
+def _close_pairs_within(points, side, reach: float, span: float):
+    """``_BucketTrees.close_pairs`` of a set with itself, each pair once as ``(i, j)``,
+    ``i < j``."""
+    found_a, found_b = [np.zeros(0, int)], [np.zeros(0, int)]
+    bucket = _buckets(side)
+    for k in np.unique(bucket):
+        radius = _bucket_radius(k, reach, span)
+        index, larger = np.flatnonzero(bucket == k), np.flatnonzero(bucket > k)
+        tree = cKDTree(points[index])
+        pairs = tree.query_pairs(radius, p=1, output_type="ndarray")
+        found_a.append(index[pairs[:, 0]])
+        found_b.append(index[pairs[:, 1]])
+        if len(larger):
+            close = tree.sparse_distance_matrix(
+                cKDTree(points[larger]), radius, p=1, output_type="ndarray"
+            )
+            found_a.append(index[close["i"]])
+            found_b.append(larger[close["j"]])
+    i, j = np.concatenate(found_a), np.concatenate(found_b)
+    i, j = np.minimum(i, j), np.maximum(i, j)
+    return _within_reach(points, side, points, side, i, j, reach)
 
 
 class _Level:
@@ -340,13 +390,11 @@ class _Level:
         self.span = float(np.ptp(self.coords)) + 1.0
         _, self.label_rank = np.unique(self.labels, return_inverse=True)
         self.points = _with_class(self.coords, self.label_rank, self.span)  # [n, 5]
+        self.trees = _BucketTrees(self.points, self.max_side)
 
     def edges(self, tau: float, distance_weight: float):
         """Every same-class pair ``a < b`` (level indices) with score ``<= tau``, and scores."""
-        a, b = _close_pairs(
-            self.points, self.max_side, self.points, self.max_side, _reach(tau), self.span
-        )
-        a, b = a[a < b], b[a < b]
+        a, b = _close_pairs_within(self.points, self.max_side, _reach(tau), self.span)
         scores = _match_elementwise(self.coords[a], self.coords[b], distance_weight)
         within = scores <= tau
         return a[within], b[within], scores[within]
@@ -458,12 +506,13 @@ class _GroupRuns:
 
 def _run_groups(state: _State, level: _Level, group: np.ndarray, run: np.ndarray, tau: float):
     """``_GroupRuns`` for the groups of two or more boxes whose id is set in ``run``, bucketed
-    by size (padded to a power of two)."""
+    by size (padded to a power of two up to ``_MAX_GROUP``)."""
     sizes = np.bincount(group, minlength=len(run))
     order = np.argsort(group, kind="stable")  # level indices by group, slot order inside
     starts = np.concatenate([[0], np.cumsum(sizes)])
     position = np.arange(len(group)) - starts[group[order]]
     padded = 2 ** np.ceil(np.log2(np.maximum(sizes, 2))).astype(int)
+    padded = np.where(sizes > _MAX_GROUP, sizes, padded)  # rare big groups: no padding
     runs = []
     for width in np.unique(padded[run & (sizes > 1)]):
         chosen = np.flatnonzero(run & (padded == width) & (sizes > 1))
@@ -486,15 +535,19 @@ def _clashes(level: _Level, group, made, made_group, every_made, every_made_grou
     label_rank[group] = level.label_rank
     made_points = _with_class(made, label_rank[made_group], level.span)  # [M, 5]
     made_side = _max_side(made)
-    every_points = np.concatenate(
-        [level.points, _with_class(every_made, label_rank[every_made_group], level.span)]
-    )  # originals, then made
-    every_side = np.concatenate([level.max_side, _max_side(every_made)])
-    every_group = np.concatenate([group, every_made_group])
-    a, b = _close_pairs(made_points, made_side, every_points, every_side, _reach(tau), level.span)
-    a, b = a[made_group[a] != every_group[b]], b[made_group[a] != every_group[b]]
-    clash = _match_elementwise(made[a], every_points[b, :4], dw) <= tau
-    return made_group[a[clash]], every_group[b[clash]]
+    reach = _reach(tau)
+    # against the level's boxes (their trees are reused), then against every made box
+    a, b = level.trees.close_pairs(made_points, made_side, reach, level.span)
+    every_points = _with_class(every_made, label_rank[every_made_group], level.span)
+    every = _BucketTrees(every_points, _max_side(every_made))
+    a2, b2 = every.close_pairs(made_points, made_side, reach, level.span)
+    a = np.concatenate([a, a2])
+    other_group = np.concatenate([group[b], every_made_group[b2]])
+    other = np.concatenate([level.coords[b], every_made[b2]])
+    differ = made_group[a] != other_group
+    a, other_group, other = a[differ], other_group[differ], other[differ]
+    clash = _match_elementwise(made[a], other, dw) <= tau
+    return made_group[a[clash]], other_group[clash]
 
 
 def _merge_level(state: _State, level: _Level, group: np.ndarray, tau: float) -> None:
