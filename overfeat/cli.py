@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Sub-commands in the order ``overfeat --help`` lists them.
-COMMANDS = ("info", "data", "features", "classify", "convert-weights")
+COMMANDS = ("info", "data", "features", "classify", "localize", "detect", "convert-weights")
 
 
 class UserError(Exception):
