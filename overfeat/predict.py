@@ -499,7 +499,19 @@ class Predictor:
             probabilities = (probabilities + mirrored) / 2
         return probabilities
 
-    def _program(self, batch: np.ndarray, **config):
+    def program(
+        self,
+        batch: np.ndarray,
+        *,
+        stride: Stride = "fine",
+        flips: bool = True,
+        top_k: int = 0,
+        return_maps: bool = False,
+    ):
+        """The compiled program for one scale of ``batch [b, H, W, 3]`` (images already at a
+        planned size), compiled on first use and cached: ``program.cost_analysis()`` gives
+        XLA's FLOPs. Its outputs are ``_scale_forward``'s (``top_k`` 0: classification)."""
+        config = dict(stride=stride, flips=flips, top_k=top_k, return_maps=return_maps)
         key = (batch.shape, batch.dtype.str, *sorted(config.items()))
         program = self._programs.get(key)
         if program is None:
@@ -516,6 +528,10 @@ class Predictor:
                 program = jax.jit(forward).lower(self._state, batch).compile()
             self._programs[key] = program
         return program
+
+    def run_scale(self, batch: np.ndarray, **config) -> dict[str, jax.Array]:
+        """``program(batch, **config)`` run on ``batch``: device arrays, not waited for."""
+        return self.program(batch, **config)(self._state, batch)
 
     def _padded_size(self, count: int) -> int:
         return min(self.batch_size, 2 ** math.ceil(math.log2(count)))
@@ -539,7 +555,7 @@ class Predictor:
                 padding = self._padded_size(len(chunk)) - len(chunk)
                 if padding:  # repeat the last image: a bounded set of batch sizes
                     batch = np.concatenate([batch, np.repeat(batch[-1:], padding, axis=0)])
-                outputs = self._program(batch, **config)(self._state, batch)
+                outputs = self.run_scale(batch, **config)
                 outputs = {name: np.asarray(value) for name, value in outputs.items()}
                 for row, (i, position) in enumerate(chunk):
                     passes[i][position] = _ScalePass(
