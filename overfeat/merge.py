@@ -27,13 +27,15 @@ Two implementations of (d)-(g) that give the same boxes, scores and assignments:
 
 * ``greedy_merge_naive``: the loop as written, every pair's score at every step (O(n^3)); the
   tests' reference.
-* ``greedy_merge``: exact and fast, by levels. If ``tau <= t``, the first merges of the greedy
-  run at threshold ``t`` are exactly the greedy run at threshold ``tau``; and at a level
-  ``tau`` the boxes fall into groups that cannot interact (no box that merging can produce in
-  one group scores ``<= tau`` with any box of another: checked with a bound over each group's
-  hull), each of which is merged on its own, all groups at once in numpy. Levels rise until
-  ``tau = t``. Candidate pairs come from a k-d tree (scipy) using the fact that
-  ``score <= tau`` needs ``IoU >= 1 - tau``, which bounds every coordinate's difference.
+* ``greedy_merge``: exact and fast, by levels. (1) For ``tau <= t`` the greedy run at
+  threshold ``t`` starts with exactly the greedy run at ``tau``, so thresholds can rise in
+  levels up to ``t``. (2) At a level, boxes linked by pairs scoring ``<= tau`` form groups;
+  each group is merged as if alone, all groups at once in numpy; if no box a group's run
+  made scores ``<= tau`` with a box (original or made) of another group, no pair across
+  groups could ever have been picked, so the joint run is those runs; otherwise the clashing
+  groups are joined and run again. (3) Candidate pairs come from k-d trees (scipy):
+  ``score <= tau`` needs ``IoU >= 1 - tau``, which needs the boxes' coordinates to differ by
+  at most ``tau / (1 - tau)`` times the smaller box's longer side in sum.
 
 Baselines behind the same interface (``merge_boxes(..., method=)``): ``nms`` (torchvision's
 semantics) and ``nmm`` (SAHI's greedy non-maximum merging).
@@ -63,6 +65,8 @@ DEFAULT_DISTANCE_WEIGHT = 1.0
 _FIRST_LEVEL = 1 / 4  # the first level, as a fraction of the threshold
 _LEVEL_GROWTH = 2.0  # each level's threshold over the previous one's
 _MAX_GROUP = 64  # largest group a level aims for (larger ones are still merged exactly)
+_BUCKETS_PER_OCTAVE = 1  # k-d tree buckets of box sides, in steps of 2
+_JUMP_PAIRS = 4  # go straight to the threshold when it promises at most this many pairs a box
 
 
 # --- Scores --------------------------------------------------------------------------------
@@ -290,9 +294,6 @@ def _with_class(coords, label_rank, span: float):
     apart, further than any radius queried (at most ``8 * span``, the largest L1 distance
     between two boxes of one class)."""
     return np.concatenate([coords, (label_rank * 9 * span)[:, None]], axis=1)
-
-
-_BUCKETS_PER_OCTAVE = 1  # boxes bucketed by side in steps of 2
 
 
 def _buckets(side):
@@ -593,6 +594,17 @@ def _merge_level(state: _State, level: _Level, group: np.ndarray, tau: float) ->
         r.commit(state, live)
 
 
+def _next_level(tau: float, threshold: float, pairs: int, boxes: int) -> float:
+    """The next level: straight to ``threshold`` when the pairs found at ``tau``, scaled by
+    the fourth power of the reach (pairs within a 4-d radius), promise at most
+    ``_JUMP_PAIRS`` pairs a box there;
+    else ``_LEVEL_GROWTH`` times higher (from a small floor, so that a level cut down to
+    ties at score 0 moves on)."""
+    if tau > 0 and pairs * (_reach(threshold) / _reach(tau)) ** 4 <= _JUMP_PAIRS * boxes:
+        return threshold
+    return min(threshold, max(tau, threshold * _FIRST_LEVEL / 64) * _LEVEL_GROWTH)
+
+
 def greedy_merge(
     boxes,
     scores,
@@ -634,8 +646,7 @@ def greedy_merge(
             _merge_level(state, level, _components(len(level.slots), a, b), tau)
         if tau >= threshold:  # the whole run at threshold is done
             break
-        # grow (from at least a small floor: a level cut to ties at score 0 must move on)
-        tau = min(threshold, max(tau, threshold * _FIRST_LEVEL / 64) * _LEVEL_GROWTH)
+        tau = _next_level(tau, threshold, len(a), len(level.slots))
     return _finish(
         state.coords, state.totals, labels, state.alive, _roots(state.parent), return_assignment
     )
