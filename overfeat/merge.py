@@ -48,6 +48,7 @@ descending score, plus on request ``assignment [N]``: the output row each input 
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 import numpy as np
@@ -67,17 +68,14 @@ _LEVEL_GROWTH = 2.0  # each level's threshold over the previous one's
 _MAX_GROUP = 64  # largest group a level aims for (larger ones are still merged exactly)
 _BUCKETS_PER_OCTAVE = 1  # k-d tree buckets of box sides, in steps of 2
 _JUMP_PAIRS = 4  # go straight to the threshold when it promises at most this many pairs a box
+_PROBE_CLAIMS = 32  # NMS / NMM: boxes kept one by one before switching to k-d tree pairs
 
 
 # --- Scores --------------------------------------------------------------------------------
 
 
-def _match_elementwise(a, b, distance_weight: float):
-    """``match_score`` of ``a [..., 4]`` and ``b [..., 4]`` (broadcasting), float64.
-
-    Written so that ``f(a, b)`` and ``f(b, a)`` are bit-identical: the fast and naive merges
-    look at a pair from either side.
-    """
+def _iou_elementwise(a, b):
+    """IoU of ``a [..., 4]`` and ``b [..., 4]`` (broadcasting), float64; 0 for an empty union."""
     ax1, ay1, ax2, ay2 = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     bx1, by1, bx2, by2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     inter = np.maximum(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0) * np.maximum(
@@ -86,7 +84,18 @@ def _match_elementwise(a, b, distance_weight: float):
     area_a = np.maximum(ax2 - ax1, 0) * np.maximum(ay2 - ay1, 0)
     area_b = np.maximum(bx2 - bx1, 0) * np.maximum(by2 - by1, 0)
     union = area_a + area_b - inter
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
+
+
+def _match_elementwise(a, b, distance_weight: float):
+    """``match_score`` of ``a [..., 4]`` and ``b [..., 4]`` (broadcasting), float64.
+
+    Written so that ``f(a, b)`` and ``f(b, a)`` are bit-identical: the fast and naive merges
+    look at a pair from either side.
+    """
+    iou = _iou_elementwise(a, b)
+    ax1, ay1, ax2, ay2 = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bx1, by1, bx2, by2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     dx = (ax1 + ax2) - (bx1 + bx2)  # twice the centres' distance along x
     dy = (ay1 + ay2) - (by1 + by2)
     enclosing_w = np.maximum(ax2, bx2) - np.minimum(ax1, bx1)
@@ -663,6 +672,76 @@ def _class_separated(coords, labels):
     return coords + (rank * offset)[:, None]
 
 
+def _overlap(box, boxes, metric: str):
+    """IoU, or intersection over the smaller area (``"ios"``), of ``box [4]`` with each of
+    ``boxes [M, 4]``."""
+    if metric == "iou":
+        return _iou_elementwise(box[None], boxes)
+    if metric != "ios":
+        raise ValueError(f"match_metric must be 'iou' or 'ios', got {metric!r}")
+    inter = np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0) * (
+        np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0)
+    )
+    area = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    smaller = np.minimum(area, areas)
+    return np.where(smaller > 0, inter / np.where(smaller > 0, smaller, 1), 0)
+
+
+def _claims(coords, labels, order, owner, threshold: float, metric: str, strict: bool):
+    """In ``order`` (descending score), each box not yet claimed claims the unclaimed boxes of
+    its class whose overlap with it is ``> threshold`` (``strict``) or ``>= threshold``.
+
+    Yields ``(box, claimed [K])``, claimed boxes in descending score, and fills ``owner [N]``
+    (the claiming box of each box) as it goes. Each box is compared with all unclaimed ones,
+    which is quick while boxes are claimed fast; if after ``_PROBE_CLAIMS`` boxes most are
+    still unclaimed, the IoU's overlapping pairs are found at once with k-d trees instead.
+    """
+    shifted = _class_separated(coords, labels)
+    remaining = order
+    use_pairs = metric == "iou" and threshold > 0
+    for step in itertools.count():
+        if len(remaining) == 0:
+            return
+        if use_pairs and step == _PROBE_CLAIMS and len(remaining) > len(order) // 2:
+            yield from _claims_from_pairs(coords, labels, remaining, owner, threshold, strict)
+            return
+        box, rest = remaining[0], remaining[1:]
+        owner[box] = box
+        overlap = _overlap(shifted[box], shifted[rest], metric)
+        taken = overlap > threshold if strict else overlap >= threshold
+        owner[rest[taken]] = box
+        yield box, rest[taken]
+        remaining = rest[~taken]
+
+
+def _claims_from_pairs(coords, labels, order, owner, threshold: float, strict: bool):
+    """``_claims`` for the boxes ``order`` (IoU only), their overlapping pairs found at once:
+    IoU >= threshold bounds the boxes' coordinate differences (``_reach``)."""
+    subset = coords[order]
+    span = float(np.ptp(subset)) + 1.0
+    _, rank = np.unique(labels[order], return_inverse=True)
+    a, b = _close_pairs_within(
+        _with_class(subset, rank, span), _max_side(subset), _reach(1 - threshold), span
+    )
+    overlap = _iou_elementwise(subset[a], subset[b])
+    close = overlap > threshold if strict else overlap >= threshold
+    source = np.concatenate([a[close], b[close]])  # positions in `order`: rank by score
+    target = np.concatenate([b[close], a[close]])
+    by_source = np.argsort(source, kind="stable")
+    target = target[by_source]
+    starts = np.searchsorted(source[by_source], np.arange(len(order) + 1))
+    for position, box in enumerate(order.tolist()):
+        if owner[box] >= 0:
+            continue
+        owner[box] = box
+        neighbours = np.sort(target[starts[position] : starts[position + 1]])
+        claimed = order[neighbours]
+        claimed = claimed[owner[claimed] < 0]
+        owner[claimed] = box
+        yield box, claimed
+
+
 def nms(
     boxes,
     scores,
@@ -678,37 +757,12 @@ def nms(
     suppressed it.
     """
     coords, totals, labels = _prepare(boxes, scores, labels)
-    shifted = _class_separated(coords, labels)
     order = np.argsort(-totals, kind="stable")
-    owner = np.full(len(coords), -1)
     kept = np.zeros(len(coords), bool)
-    remaining = order
-    while len(remaining):
-        best, rest = remaining[0], remaining[1:]
-        kept[best] = True
-        owner[best] = best
-        overlap = _overlap(shifted[best], shifted[rest], "iou")  # [len(rest)]
-        suppressed = overlap > iou_threshold
-        owner[rest[suppressed]] = best
-        remaining = rest[~suppressed]
+    owner = np.full(len(coords), -1)
+    for box, _ in _claims(coords, labels, order, owner, iou_threshold, "iou", strict=True):
+        kept[box] = True
     return _finish(coords, totals, labels, kept, owner, return_assignment)
-
-
-def _overlap(box, boxes, metric: str):
-    """IoU, or intersection over the smaller area (``"ios"``), of ``box [4]`` with each of
-    ``boxes [M, 4]``."""
-    inter = np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0) * (
-        np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0)
-    )
-    area = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
-    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
-    if metric == "iou":
-        denominator = area + areas - inter
-    elif metric == "ios":
-        denominator = np.minimum(area, areas)
-    else:
-        raise ValueError(f"match_metric must be 'iou' or 'ios', got {metric!r}")
-    return np.where(denominator > 0, inter / np.where(denominator > 0, denominator, 1), 0)
 
 
 def nmm(
@@ -729,19 +783,18 @@ def nmm(
     assignment is the claiming box's row.
     """
     coords, totals, labels = _prepare(boxes, scores, labels)
-    shifted = _class_separated(coords, labels)
+    if match_metric not in ("iou", "ios"):
+        raise ValueError(f"match_metric must be 'iou' or 'ios', got {match_metric!r}")
     order = np.argsort(-totals, kind="stable")
-    owner = np.full(len(coords), -1)
     kept = np.zeros(len(coords), bool)
-    remaining = order
-    while len(remaining):
-        best, rest = remaining[0], remaining[1:]
-        kept[best] = True
-        owner[best] = best
-        claimed = _overlap(shifted[best], shifted[rest], match_metric) >= match_threshold
-        owner[rest[claimed]] = best
-        grown = coords[best].copy()
-        for other in rest[claimed]:  # descending score, as `rest` is
+    owner = np.full(len(coords), -1)
+    grown_boxes = {}
+    for box, claimed in _claims(
+        coords, labels, order, owner, match_threshold, match_metric, strict=False
+    ):
+        kept[box] = True
+        grown = coords[box].copy()
+        for other in claimed:  # in descending score
             if _overlap(grown, coords[other][None], match_metric)[0] >= match_threshold:
                 grown = np.concatenate(
                     [
@@ -749,8 +802,9 @@ def nmm(
                         np.maximum(grown[2:], coords[other, 2:]),
                     ]
                 )
-        coords[best] = grown
-        remaining = rest[~claimed]
+        grown_boxes[box] = grown
+    for box, grown in grown_boxes.items():
+        coords[box] = grown
     return _finish(coords, totals, labels, kept, owner, return_assignment)
 
 
