@@ -27,13 +27,15 @@ Two implementations of (d)-(g) that give the same boxes, scores and assignments:
 
 * ``greedy_merge_naive``: the loop as written, every pair's score at every step (O(n^3)); the
   tests' reference.
-* ``greedy_merge``: exact and fast, by levels. If ``tau <= t``, the first merges of the greedy
-  run at threshold ``t`` are exactly the greedy run at threshold ``tau``; and at a level
-  ``tau`` the boxes fall into groups that cannot interact (no box that merging can produce in
-  one group scores ``<= tau`` with any box of another: checked with a bound over each group's
-  hull), each of which is merged on its own, all groups at once in numpy. Levels rise until
-  ``tau = t``. Candidate pairs come from a k-d tree (scipy) using the fact that
-  ``score <= tau`` needs ``IoU >= 1 - tau``, which bounds every coordinate's difference.
+* ``greedy_merge``: exact and fast, by levels. (1) For ``tau <= t`` the greedy run at
+  threshold ``t`` starts with exactly the greedy run at ``tau``, so thresholds can rise in
+  levels up to ``t``. (2) At a level, boxes linked by pairs scoring ``<= tau`` form groups;
+  each group is merged as if alone, all groups at once in numpy; if no box a group's run
+  made scores ``<= tau`` with a box (original or made) of another group, no pair across
+  groups could ever have been picked, so the joint run is those runs; otherwise the clashing
+  groups are joined and run again. (3) Candidate pairs come from k-d trees (scipy):
+  ``score <= tau`` needs ``IoU >= 1 - tau``, which needs the boxes' coordinates to differ by
+  at most ``tau / (1 - tau)`` times the smaller box's longer side in sum.
 
 Baselines behind the same interface (``merge_boxes(..., method=)``): ``nms`` (torchvision's
 semantics) and ``nmm`` (SAHI's greedy non-maximum merging).
@@ -46,6 +48,7 @@ descending score, plus on request ``assignment [N]``: the output row each input 
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 import numpy as np
@@ -63,17 +66,16 @@ DEFAULT_DISTANCE_WEIGHT = 1.0
 _FIRST_LEVEL = 1 / 4  # the first level, as a fraction of the threshold
 _LEVEL_GROWTH = 2.0  # each level's threshold over the previous one's
 _MAX_GROUP = 64  # largest group a level aims for (larger ones are still merged exactly)
+_BUCKETS_PER_OCTAVE = 1  # k-d tree buckets of box sides, in steps of 2
+_JUMP_PAIRS = 4  # go straight to the threshold when it promises at most this many pairs a box
+_PROBE_CLAIMS = 32  # NMS / NMM: boxes kept one by one before switching to k-d tree pairs
 
 
 # --- Scores --------------------------------------------------------------------------------
 
 
-def _match_elementwise(a, b, distance_weight: float):
-    """``match_score`` of ``a [..., 4]`` and ``b [..., 4]`` (broadcasting), float64.
-
-    Written so that ``f(a, b)`` and ``f(b, a)`` are bit-identical: the fast and naive merges
-    look at a pair from either side.
-    """
+def _iou_elementwise(a, b):
+    """IoU of ``a [..., 4]`` and ``b [..., 4]`` (broadcasting), float64; 0 for an empty union."""
     ax1, ay1, ax2, ay2 = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     bx1, by1, bx2, by2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     inter = np.maximum(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0) * np.maximum(
@@ -82,7 +84,18 @@ def _match_elementwise(a, b, distance_weight: float):
     area_a = np.maximum(ax2 - ax1, 0) * np.maximum(ay2 - ay1, 0)
     area_b = np.maximum(bx2 - bx1, 0) * np.maximum(by2 - by1, 0)
     union = area_a + area_b - inter
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
+
+
+def _match_elementwise(a, b, distance_weight: float):
+    """``match_score`` of ``a [..., 4]`` and ``b [..., 4]`` (broadcasting), float64.
+
+    Written so that ``f(a, b)`` and ``f(b, a)`` are bit-identical: the fast and naive merges
+    look at a pair from either side.
+    """
+    iou = _iou_elementwise(a, b)
+    ax1, ay1, ax2, ay2 = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bx1, by1, bx2, by2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     dx = (ax1 + ax2) - (bx1 + bx2)  # twice the centres' distance along x
     dy = (ay1 + ay2) - (by1 + by2)
     enclosing_w = np.maximum(ax2, bx2) - np.minimum(ax1, bx1)
@@ -290,9 +303,6 @@ def _with_class(coords, label_rank, span: float):
     apart, further than any radius queried (at most ``8 * span``, the largest L1 distance
     between two boxes of one class)."""
     return np.concatenate([coords, (label_rank * 9 * span)[:, None]], axis=1)
-
-
-_BUCKETS_PER_OCTAVE = 1  # boxes bucketed by side in steps of 2
 
 
 def _buckets(side):
@@ -593,6 +603,17 @@ def _merge_level(state: _State, level: _Level, group: np.ndarray, tau: float) ->
         r.commit(state, live)
 
 
+def _next_level(tau: float, threshold: float, pairs: int, boxes: int) -> float:
+    """The next level: straight to ``threshold`` when the pairs found at ``tau``, scaled by
+    the fourth power of the reach (pairs within a 4-d radius), promise at most
+    ``_JUMP_PAIRS`` pairs a box there;
+    else ``_LEVEL_GROWTH`` times higher (from a small floor, so that a level cut down to
+    ties at score 0 moves on)."""
+    if tau > 0 and pairs * (_reach(threshold) / _reach(tau)) ** 4 <= _JUMP_PAIRS * boxes:
+        return threshold
+    return min(threshold, max(tau, threshold * _FIRST_LEVEL / 64) * _LEVEL_GROWTH)
+
+
 def greedy_merge(
     boxes,
     scores,
@@ -634,8 +655,7 @@ def greedy_merge(
             _merge_level(state, level, _components(len(level.slots), a, b), tau)
         if tau >= threshold:  # the whole run at threshold is done
             break
-        # grow (from at least a small floor: a level cut to ties at score 0 must move on)
-        tau = min(threshold, max(tau, threshold * _FIRST_LEVEL / 64) * _LEVEL_GROWTH)
+        tau = _next_level(tau, threshold, len(a), len(level.slots))
     return _finish(
         state.coords, state.totals, labels, state.alive, _roots(state.parent), return_assignment
     )
@@ -650,6 +670,76 @@ def _class_separated(coords, labels):
     _, rank = np.unique(labels, return_inverse=True)
     offset = (np.ptp(coords) + 1.0) * 2 if len(coords) else 1.0
     return coords + (rank * offset)[:, None]
+
+
+def _overlap(box, boxes, metric: str):
+    """IoU, or intersection over the smaller area (``"ios"``), of ``box [4]`` with each of
+    ``boxes [M, 4]``."""
+    if metric == "iou":
+        return _iou_elementwise(box[None], boxes)
+    if metric != "ios":
+        raise ValueError(f"match_metric must be 'iou' or 'ios', got {metric!r}")
+    inter = np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0) * (
+        np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0)
+    )
+    area = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    smaller = np.minimum(area, areas)
+    return np.where(smaller > 0, inter / np.where(smaller > 0, smaller, 1), 0)
+
+
+def _claims(coords, labels, order, owner, threshold: float, metric: str, strict: bool):
+    """In ``order`` (descending score), each box not yet claimed claims the unclaimed boxes of
+    its class whose overlap with it is ``> threshold`` (``strict``) or ``>= threshold``.
+
+    Yields ``(box, claimed [K])``, claimed boxes in descending score, and fills ``owner [N]``
+    (the claiming box of each box) as it goes. Each box is compared with all unclaimed ones,
+    which is quick while boxes are claimed fast; if after ``_PROBE_CLAIMS`` boxes most are
+    still unclaimed, the IoU's overlapping pairs are found at once with k-d trees instead.
+    """
+    shifted = _class_separated(coords, labels)
+    remaining = order
+    use_pairs = metric == "iou" and threshold > 0
+    for step in itertools.count():
+        if len(remaining) == 0:
+            return
+        if use_pairs and step == _PROBE_CLAIMS and len(remaining) > len(order) // 2:
+            yield from _claims_from_pairs(coords, labels, remaining, owner, threshold, strict)
+            return
+        box, rest = remaining[0], remaining[1:]
+        owner[box] = box
+        overlap = _overlap(shifted[box], shifted[rest], metric)
+        taken = overlap > threshold if strict else overlap >= threshold
+        owner[rest[taken]] = box
+        yield box, rest[taken]
+        remaining = rest[~taken]
+
+
+def _claims_from_pairs(coords, labels, order, owner, threshold: float, strict: bool):
+    """``_claims`` for the boxes ``order`` (IoU only), their overlapping pairs found at once:
+    IoU >= threshold bounds the boxes' coordinate differences (``_reach``)."""
+    subset = coords[order]
+    span = float(np.ptp(subset)) + 1.0
+    _, rank = np.unique(labels[order], return_inverse=True)
+    a, b = _close_pairs_within(
+        _with_class(subset, rank, span), _max_side(subset), _reach(1 - threshold), span
+    )
+    overlap = _iou_elementwise(subset[a], subset[b])
+    close = overlap > threshold if strict else overlap >= threshold
+    source = np.concatenate([a[close], b[close]])  # positions in `order`: rank by score
+    target = np.concatenate([b[close], a[close]])
+    by_source = np.argsort(source, kind="stable")
+    target = target[by_source]
+    starts = np.searchsorted(source[by_source], np.arange(len(order) + 1))
+    for position, box in enumerate(order.tolist()):
+        if owner[box] >= 0:
+            continue
+        owner[box] = box
+        neighbours = np.sort(target[starts[position] : starts[position + 1]])
+        claimed = order[neighbours]
+        claimed = claimed[owner[claimed] < 0]
+        owner[claimed] = box
+        yield box, claimed
 
 
 def nms(
@@ -667,37 +757,12 @@ def nms(
     suppressed it.
     """
     coords, totals, labels = _prepare(boxes, scores, labels)
-    shifted = _class_separated(coords, labels)
     order = np.argsort(-totals, kind="stable")
-    owner = np.full(len(coords), -1)
     kept = np.zeros(len(coords), bool)
-    remaining = order
-    while len(remaining):
-        best, rest = remaining[0], remaining[1:]
-        kept[best] = True
-        owner[best] = best
-        overlap = _overlap(shifted[best], shifted[rest], "iou")  # [len(rest)]
-        suppressed = overlap > iou_threshold
-        owner[rest[suppressed]] = best
-        remaining = rest[~suppressed]
+    owner = np.full(len(coords), -1)
+    for box, _ in _claims(coords, labels, order, owner, iou_threshold, "iou", strict=True):
+        kept[box] = True
     return _finish(coords, totals, labels, kept, owner, return_assignment)
-
-
-def _overlap(box, boxes, metric: str):
-    """IoU, or intersection over the smaller area (``"ios"``), of ``box [4]`` with each of
-    ``boxes [M, 4]``."""
-    inter = np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0) * (
-        np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0)
-    )
-    area = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
-    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
-    if metric == "iou":
-        denominator = area + areas - inter
-    elif metric == "ios":
-        denominator = np.minimum(area, areas)
-    else:
-        raise ValueError(f"match_metric must be 'iou' or 'ios', got {metric!r}")
-    return np.where(denominator > 0, inter / np.where(denominator > 0, denominator, 1), 0)
 
 
 def nmm(
@@ -718,19 +783,18 @@ def nmm(
     assignment is the claiming box's row.
     """
     coords, totals, labels = _prepare(boxes, scores, labels)
-    shifted = _class_separated(coords, labels)
+    if match_metric not in ("iou", "ios"):
+        raise ValueError(f"match_metric must be 'iou' or 'ios', got {match_metric!r}")
     order = np.argsort(-totals, kind="stable")
-    owner = np.full(len(coords), -1)
     kept = np.zeros(len(coords), bool)
-    remaining = order
-    while len(remaining):
-        best, rest = remaining[0], remaining[1:]
-        kept[best] = True
-        owner[best] = best
-        claimed = _overlap(shifted[best], shifted[rest], match_metric) >= match_threshold
-        owner[rest[claimed]] = best
-        grown = coords[best].copy()
-        for other in rest[claimed]:  # descending score, as `rest` is
+    owner = np.full(len(coords), -1)
+    grown_boxes = {}
+    for box, claimed in _claims(
+        coords, labels, order, owner, match_threshold, match_metric, strict=False
+    ):
+        kept[box] = True
+        grown = coords[box].copy()
+        for other in claimed:  # in descending score
             if _overlap(grown, coords[other][None], match_metric)[0] >= match_threshold:
                 grown = np.concatenate(
                     [
@@ -738,8 +802,9 @@ def nmm(
                         np.maximum(grown[2:], coords[other, 2:]),
                     ]
                 )
-        coords[best] = grown
-        remaining = rest[~claimed]
+        grown_boxes[box] = grown
+    for box, grown in grown_boxes.items():
+        coords[box] = grown
     return _finish(coords, totals, labels, kept, owner, return_assignment)
 
 

@@ -232,7 +232,9 @@ def test_nms_hand_worked():
     assert len(strict[0]) == 2  # C (IoU 1/3 > 0.3) goes too
 
 
-def test_nms_equals_a_brute_force_reference():
+@pytest.mark.parametrize("probe", [0, 10**9])  # k-d tree pairs at once / box by box
+def test_nms_equals_a_brute_force_reference(monkeypatch, probe):
+    monkeypatch.setattr(merge, "_PROBE_CLAIMS", probe)
     rng = np.random.default_rng(3)
     boxes, scores, labels = _random_boxes(rng, 200, 3, clustered=True)
     out, out_scores, out_labels = merge.nms(boxes, scores, labels, iou_threshold=0.45)
@@ -260,3 +262,40 @@ def test_nmm_hand_worked():
     np.testing.assert_array_equal(assignment, [0, 0, 1])
     ios = merge.nmm(boxes, scores, labels, match_threshold=0.25, match_metric="ios")
     np.testing.assert_array_equal(ios[0], [[0, 0, 11, 17]])
+
+
+@pytest.mark.parametrize("metric", ["iou", "ios"])
+@pytest.mark.parametrize("probe", [0, 10**9])  # k-d tree pairs at once (IoU) / box by box
+def test_nmm_equals_a_brute_force_reference(monkeypatch, metric, probe):
+    """SAHI's greedy NMM written out box by box."""
+    monkeypatch.setattr(merge, "_PROBE_CLAIMS", probe)
+    rng = np.random.default_rng(5)
+    boxes, scores, labels = _random_boxes(rng, 150, 2, clustered=True)
+
+    def overlap(a, b):
+        inter = max(min(a[2], b[2]) - max(a[0], b[0]), 0) * max(
+            min(a[3], b[3]) - max(a[1], b[1]), 0
+        )
+        area_a, area_b = (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+        return inter / (area_a + area_b - inter) if metric == "iou" else inter / min(area_a, area_b)
+
+    free, expected = set(range(len(boxes))), []
+    for i in np.argsort(-scores, kind="stable"):
+        if i not in free:
+            continue
+        free.discard(i)
+        claimed = [
+            j
+            for j in np.argsort(-scores, kind="stable")
+            if j in free and labels[j] == labels[i] and overlap(boxes[i], boxes[j]) >= 0.4
+        ]
+        free -= set(claimed)
+        grown = boxes[i].copy()
+        for j in claimed:
+            if overlap(grown, boxes[j]) >= 0.4:
+                grown = np.concatenate(
+                    [np.minimum(grown[:2], boxes[j, :2]), np.maximum(grown[2:], boxes[j, 2:])]
+                )
+        expected.append(grown)
+    out, _, _ = merge.nmm(boxes, scores, labels, match_threshold=0.4, match_metric=metric)
+    np.testing.assert_allclose(out, np.array(expected, np.float32))
