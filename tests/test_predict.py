@@ -225,3 +225,15 @@ def test_bad_requests_are_named(classifier):
         predictor.classify([])
     with pytest.raises(ValueError, match="6 class names for a model of 5 classes"):
         Predictor(classifier, class_names=list("abcdef"))
+
+
+def test_bfloat16_compute_stays_close_and_leaves_the_model_alone(classifier):
+    """The GPU mode's dtype: convolutions in bfloat16, softmax in float32; the caller's model
+    keeps computing in float32."""
+    images = _images((70, 100), seed=13)
+    reference = Predictor(classifier).classify(images, scales=(1,), flips=False)[0]
+    half = Predictor(classifier, compute_dtype="bfloat16").classify(images, scales=(1,),
+                                                                   flips=False)[0]
+    assert classifier.trunk.conv1.dtype is None
+    np.testing.assert_allclose(half["probabilities"], reference["probabilities"], atol=0.05)
+    assert not np.array_equal(half["probabilities"], reference["probabilities"])
