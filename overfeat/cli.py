@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Sub-commands in the order ``overfeat --help`` lists them.
-COMMANDS = ("info",)
+COMMANDS = ("info", "data")
 
 
 class UserError(Exception):
