@@ -8,7 +8,9 @@ import importlib
 import sys
 
 # Sub-commands in the order ``overfeat --help`` lists them.
-COMMANDS = ("info", "data", "features", "classify", "localize", "detect", "convert-weights")
+COMMANDS = (
+    "info", "data", "features", "classify", "localize", "detect", "evaluate", "convert-weights"
+)
 
 
 class UserError(Exception):
