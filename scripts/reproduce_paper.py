@@ -51,17 +51,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"validation images per evaluation ({QUICK_IMAGES} quick, "
                              f"{FULL_IMAGES} full)")
     parser.add_argument("--config", default=CONFIG, help="the training config file")
+    parser.add_argument("--train-steps", type=int,
+                        help="override every job's step count (smoke tests; not a result)")
     parser.add_argument("--report-only", action="store_true")
     return parser.parse_args(argv)
 
 
-def train(job, seed: int, seed_dir: Path, quick: bool, config: str) -> Path:
+def train(job, seed: int, seed_dir: Path, args) -> Path:
     """Run one training job unless its model is exported already; its exported model."""
     model = seed_dir / job.name / "model"
     if (model / "overfeat.json").exists():
         return model
-    command = [sys.executable, "-m", "overfeat.cli", *job.command(seed, seed_dir, quick,
-                                                                  config)]
+    extra = [] if args.train_steps is None else [f"--config.num_train_steps={args.train_steps}"]
+    command = [sys.executable, "-m", "overfeat.cli",
+               *job.command(seed, seed_dir, args.quick, args.config, extra)]
     print("$ " + " ".join(command[1:]), flush=True)
     completed = subprocess.run(command, cwd=REPO)
     if completed.returncode != 0:
@@ -80,7 +83,7 @@ def dataset_of(workdir: Path) -> str:
 
 def run_seed(seed: int, args, done: set, results: Path, images: int) -> None:
     seed_dir = args.out / f"seed{seed}"
-    models = {job.name: train(job, seed, seed_dir, args.quick, args.config)
+    models = {job.name: train(job, seed, seed_dir, args)
               for job in training_jobs()}
     predictors: dict[str, Predictor] = {}
     for spec in evaluations():

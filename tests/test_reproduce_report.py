@@ -75,15 +75,24 @@ def test_each_seed_trains_four_jobs_and_evaluates_twenty_settings(tmp_path):
 def test_directions_and_tables():
     summary = summarize(fake_records())
     directions = experiments.paper_directions(summary)
-    assert all(holds is True for _, holds, _ in directions)
+    assert [verdict for _, verdict, _ in directions] == ["yes"] * len(directions)
     # Swap greedy and NMS: that direction no longer holds, the others still do.
     swapped = [r | {"row": {"greedy": "nms", "nms": "greedy"}[r["row"]]}
                if r["experiment"] == "merge_detect" else r for r in fake_records()]
     verdicts = {claim: holds for claim, holds, _ in
                 experiments.paper_directions(summarize(swapped))}
-    assert verdicts["greedy merge beats NMS on detection mAP"] is False
-    assert sum(verdicts.values()) == len(verdicts) - 1
-    tables = experiments.markdown_tables(summary)
+    assert verdicts.pop("greedy merge beats NMS on detection mAP") == "no"
+    assert set(verdicts.values()) == {"yes"}
+    # Equal means are a tie; a gap below the seeds' spread is flagged.
+    summary["table2"]["fine stride, scale 1"]["top5_error"] = Spread(0.3, 0.01, 0.29, 0.31, 3)
+    summary["table2"]["coarse stride, scale 1"]["top5_error"] = Spread(0.3, 0.0, 0.3, 0.3, 3)
+    summary["table2"]["fine stride, 4 scales (1,2,4,6)"]["top5_error"] = Spread(
+        0.29, 0.02, 0.27, 0.31, 3)
+    verdicts = [verdict for _, verdict, _ in experiments.paper_directions(summary)]
+    assert verdicts[:2] == ["tie", "yes (within spread)"]
+    del summary["merge_detect"]
+    assert experiments.paper_directions(summary)[-1][1:] == ("n/a", "not measured")
+    tables = experiments.markdown_tables(summarize(fake_records()))
     assert tables.count("3 seeds") == 4
     assert "| coarse stride, scale 1 |" in tables and "| greedy |" in tables
 

@@ -54,10 +54,13 @@ class TrainingJob:
     overrides: tuple[str, ...] = ()
     init_from: str | None = None
 
-    def command(self, seed: int, seed_dir: Path, quick: bool, config: str = CONFIG) -> list[str]:
+    def command(self, seed: int, seed_dir: Path, quick: bool, config: str = CONFIG,
+                extra: Sequence[str] = ()) -> list[str]:
+        """``overfeat train`` arguments; ``extra``: more ``--config.KEY=VALUE`` overrides."""
         spec = f"{config}:{self.variant}{',quick' if quick else ''}"
         arguments = ["train", "--config", spec, "--workdir", str(seed_dir / self.name),
-                     f"--config.seed={seed}", *self.overrides]
+                     f"--config.seed={seed}", "--config.progress_bar=False", *self.overrides,
+                     *extra]
         if self.init_from is not None:
             arguments.append(f"--config.model.init_from={seed_dir / self.init_from}")
         return arguments
@@ -295,25 +298,29 @@ def write_plots(summary, out_dir: Path) -> list[Path]:
 
 # --- The paper's directions ------------------------------------------------------------------
 
-def _mean(summary, experiment: str, row: str, metric: str) -> float | None:
-    spread = summary.get(experiment, {}).get(row, {}).get(metric)
-    return None if spread is None else spread.mean
+def _spread(summary, experiment: str, row: str, metric: str) -> Spread | None:
+    return summary.get(experiment, {}).get(row, {}).get(metric)
 
 
-def paper_directions(summary) -> list[tuple[str, bool | None, str]]:
-    """``(claim, holds here, figures)`` for each direction the paper reports: True / False,
-    or None when a side is missing. "Holds" compares means over seeds; the tables show
-    whether the difference exceeds the spread."""
+def paper_directions(summary) -> list[tuple[str, str, str]]:
+    """``(claim, verdict, figures)`` for each direction the paper reports. The verdict
+    compares the means over seeds: "yes" / "no" / "tie" (equal means) / "n/a" (a side not
+    measured), with "(within spread)" when the means differ by less than the two rows'
+    standard deviations added: the seeds do not separate them."""
     checks = []
 
     def compare(claim, experiment, better, worse, metric, lower_is_better=True):
-        a, b = (_mean(summary, experiment, better, metric),
-                _mean(summary, experiment, worse, metric))
-        if a is None or b is None or math.isnan(a) or math.isnan(b):
-            checks.append((claim, None, "not measured"))
+        a, b = (_spread(summary, experiment, better, metric),
+                _spread(summary, experiment, worse, metric))
+        if a is None or b is None or math.isnan(a.mean) or math.isnan(b.mean):
+            checks.append((claim, "n/a", "not measured"))
             return
-        holds = a < b if lower_is_better else a > b
-        checks.append((claim, holds, f"{metric} {100 * a:.1f}% vs {100 * b:.1f}%"))
+        gain = (b.mean - a.mean) if lower_is_better else (a.mean - b.mean)
+        verdict = "tie" if gain == 0 else ("yes" if gain > 0 else "no")
+        if verdict != "tie" and abs(gain) <= a.std + b.std:
+            verdict += " (within spread)"
+        checks.append((claim, verdict, f"{metric} {100 * a.mean:.1f}% vs {100 * b.mean:.1f}% "
+                                       f"(std {100 * a.std:.1f}, {100 * b.std:.1f})"))
 
     one, four, six = (_scales_label(n, SCALE_SETS[n]) for n in (1, 4, 6))
     compare("fine stride beats coarse at one scale (Table 2)", "table2",
@@ -349,8 +356,7 @@ def write_report(
         lines += [header, ""]
     lines += [markdown_tables(summary), "### The paper's directions here", "",
               "| paper | holds here | means over seeds |", "|---|---|---|"]
-    for claim, holds, figures in paper_directions(summary):
-        verdict = {True: "yes", False: "no", None: "n/a"}[holds]
+    for claim, verdict, figures in paper_directions(summary):
         lines.append(f"| {claim} | {verdict} | {figures} |")
     lines.append("")
     if plots:
