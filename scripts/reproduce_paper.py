@@ -45,6 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/paper"))
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (3)")
+    parser.add_argument("--only", type=int, nargs="+", metavar="SEED",
+                        help="train and evaluate only these of the seeds (e.g. one seed per "
+                             "process); the report still covers 0..N-1")
     parser.add_argument("--quick", action="store_true",
                         help="the configs' quick budgets and 60 validation images")
     parser.add_argument("--images", type=int,
@@ -117,7 +120,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     if not args.report_only:
         done = {(r["experiment"], r["row"], r["seed"]) for r in read_records(results)}
-        for seed in range(args.seeds):
+        for seed in args.only if args.only is not None else range(args.seeds):
             run_seed(seed, args, done, results, images)
     records = [r for r in read_records(results) if r["seed"] < args.seeds]
     header = (f"`python scripts/reproduce_paper.py --seeds {args.seeds}"

@@ -99,9 +99,12 @@ def test_directions_and_tables():
 
 def test_report_only_writes_markdown_and_plots(tmp_path):
     pytest.importorskip("matplotlib")
+    records = fake_records()
     with open(tmp_path / "results.jsonl", "w") as file:
-        for record in fake_records():
-            file.write(json.dumps(record) + "\n")
+        for record in records + records[:5]:  # a seed run twice: its first records count
+            file.write(json.dumps(record | {"seconds": 1.0}) + "\n")
+    assert experiments.read_records(tmp_path / "results.jsonl") == [
+        r | {"seconds": 1.0} for r in records]
     completed = subprocess.run(
         [sys.executable, "scripts/reproduce_paper.py", "--out", str(tmp_path), "--report-only"],
         cwd=REPO, capture_output=True, text=True, check=True,

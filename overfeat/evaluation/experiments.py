@@ -125,17 +125,22 @@ def _scales_label(count: int, scales: Sequence[int]) -> str:
 # --- Results ---------------------------------------------------------------------------------
 
 def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The records of a ``results.jsonl`` (none if it does not exist)."""
+    """The records of a ``results.jsonl`` (none if it does not exist); of records of the same
+    experiment, row and seed (processes that ran a seed twice) the first."""
     path = Path(path)
     if not path.exists():
         return []
-    records = []
+    records, seen = [], set()
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path}:{number}: not a JSON record ({error})") from None
+            key = (record["experiment"], record["row"], record["seed"])
+            if key not in seen:
+                seen.add(key)
+                records.append(record)
     return records
 
 
