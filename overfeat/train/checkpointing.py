@@ -46,12 +46,16 @@ class Checkpointer:
         return list(self._manager.all_steps())
 
     def save(self, step: int, state: dict, data_iterator) -> None:
-        """Save at ``step``; the iterator's state is read now (asynchronous saves copy the
-        arrays before returning, so training may continue at once)."""
+        """Save at ``step``; the iterator's state is read now.
+
+        The state is replicated, so it is copied to the host once and saved from there (orbax
+        would otherwise cut one slice per device of every array, compiling a program for
+        each); writing to disk then runs in the background.
+        """
         self._manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state),
+                state=ocp.args.StandardSave(jax.device_get(state)),
                 data=grain.checkpoint.CheckpointSave(data_iterator),
             ),
             force=True,

@@ -15,6 +15,7 @@ import importlib
 import math
 import pathlib
 import signal
+import sys
 import time
 from collections.abc import Iterator
 
@@ -149,6 +150,8 @@ def train(config, workdir, *, train_source=None, eval_source=None) -> TrainResul
     latest = checkpointer.latest_step()
     if latest is not None:
         job.state = checkpointer.restore(latest, job.state, job.train_iterator)
+    if jax.process_index() == 0:
+        print(_start_line(job, latest), file=sys.stderr, flush=True)
     try:
         with MetricsLog(job.workdir) as log, _PreemptionFlag() as preemption:
             return _run(job, checkpointer, log, preemption)
@@ -162,7 +165,7 @@ def _run(job: Job, checkpointer: Checkpointer, log: MetricsLog, preemption) -> T
     progress = Progress(
         job.total_steps, step, enabled=config.progress_bar, description=f"train {config.task}"
     )
-    tracker = _LossTracker(job, log, progress)
+    tracker = LossTracker(config.task, config.batch_size, log, progress)
     best = export.BestModel(job.workdir, *job.task.best_metric, **_export_options(job))
     final_metrics: dict = {}
     preempted = False
@@ -210,6 +213,19 @@ def _run(job: Job, checkpointer: Checkpointer, log: MetricsLog, preemption) -> T
     return TrainResult(step, job.total_steps, preempted, final_metrics, job.workdir)
 
 
+def _start_line(job: Job, resumed_from: int | None) -> str:
+    devices = job.mesh.devices.size
+    platform = jax.devices()[0].platform
+    start = f"resuming at step {resumed_from}" if resumed_from is not None else "from step 0"
+    return (
+        f"overfeat train: {job.config.task} ({job.config.arch}) on {devices} {platform} "
+        f"device{'s' if devices > 1 else ''} ({jax.process_count()} host"
+        f"{'s' if jax.process_count() > 1 else ''}), global batch {job.config.batch_size} "
+        f"({job.config.batch_size // devices} per device), {start} to {job.total_steps}, "
+        f"workdir {job.workdir}"
+    )
+
+
 def _export_options(job: Job) -> dict:
     return {"background_class": job.task.background_class}
 
@@ -251,12 +267,12 @@ def evaluate(job: Job) -> dict:
     return job.task.summarize(jax.device_get(totals)) if totals is not None else {}
 
 
-class _LossTracker:
+class LossTracker:
     """Collects the per-step metrics on the device and reads them back in groups (one host
     sync per ``log_every`` steps), checking every step's loss for NaN/inf."""
 
-    def __init__(self, job: Job, log: MetricsLog, progress: Progress):
-        self.job, self.log, self.progress = job, log, progress
+    def __init__(self, task: str, batch_size: int, log: MetricsLog, progress: Progress):
+        self.task, self.batch_size, self.log, self.progress = task, batch_size, log, progress
         self.pending: list[tuple[int, dict]] = []
         self.clock = time.perf_counter()
 
@@ -272,11 +288,11 @@ class _LossTracker:
             loss = float(metrics["loss"])
             if not math.isfinite(loss):
                 raise NonFiniteLossError(
-                    f"the {self.job.config.task} loss is {loss} at step {step}; stopping "
+                    f"the {self.task} loss is {loss} at step {step}; stopping "
                     "(lower optimizer.learning_rate, or check the data)"
                 )
         now = time.perf_counter()
-        images = len(rows) * self.job.config.batch_size
+        images = len(rows) * self.batch_size
         mean = {key: float(np.mean([m[key] for _, m in rows])) for key in rows[-1][1]}
         mean["images_per_s"] = images / max(now - self.clock, 1e-9)
         self.log.write(rows[-1][0], "train", mean)
