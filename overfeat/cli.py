@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # Sub-commands in the order ``overfeat --help`` lists them.
-COMMANDS = ("info", "train")
+COMMANDS = ("info", "data", "features", "classify", "convert-weights", "train")
 
 
 class UserError(Exception):
@@ -47,4 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m overfeat.cli` runs this file as __main__, a second copy of the module whose
+    # UserError is not the overfeat.cli.UserError that commands raise: run the package's own.
+    from overfeat import cli
+
+    sys.exit(cli.main())

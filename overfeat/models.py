@@ -68,7 +68,11 @@ class ConvLayer(nnx.Module):
     def __call__(self, x: jax.Array, *, dilation: int = 1) -> jax.Array:
         kernel, bias = self.kernel[...], self.bias[...]
         if self.dtype is not None:
-            x, kernel, bias = x.astype(self.dtype), kernel.astype(self.dtype), bias.astype(self.dtype)
+            x, kernel, bias = (
+                x.astype(self.dtype),
+                kernel.astype(self.dtype),
+                bias.astype(self.dtype),
+            )
         pad = self.padding
         y = jax.lax.conv_general_dilated(
             x,
@@ -103,8 +107,14 @@ class Trunk(nnx.Module):
         channels = 3
         for conv in arch.convs:
             layer = ConvLayer(
-                channels, conv.features, conv.kernel, stride=conv.stride, padding=conv.padding,
-                init_std=init_std, dtype=dtype, rngs=rngs,
+                channels,
+                conv.features,
+                conv.kernel,
+                stride=conv.stride,
+                padding=conv.padding,
+                init_std=init_std,
+                dtype=dtype,
+                rngs=rngs,
             )
             setattr(self, conv.name, layer)
             channels = conv.features
@@ -147,7 +157,9 @@ class Head(nnx.Module):
         widths = (*hidden, outputs)
         fan_in, k = in_features, kernel
         for name, width in zip(self.names, widths, strict=True):
-            setattr(self, name, ConvLayer(fan_in, width, k, init_std=init_std, dtype=dtype, rngs=rngs))
+            setattr(
+                self, name, ConvLayer(fan_in, width, k, init_std=init_std, dtype=dtype, rngs=rngs)
+            )
             fan_in, k = width, 1
         self.dropout = nnx.data(nnx.Dropout(dropout) if dropout > 0 else None)
 
@@ -205,16 +217,29 @@ class OverFeat(nnx.Module):
         self.trunk = Trunk(arch, mean=mean, std=std, init_std=init_std, dtype=dtype, rngs=rngs)
         channels = arch.layer5_channels()
         self.classifier = Head(
-            channels, arch.head_kernel, arch.classifier, num_classes, arch.classifier_names,
-            dropout=dropout, init_std=init_std, dtype=dtype, rngs=rngs,
+            channels,
+            arch.head_kernel,
+            arch.classifier,
+            num_classes,
+            arch.classifier_names,
+            dropout=dropout,
+            init_std=init_std,
+            dtype=dtype,
+            rngs=rngs,
         )
         box_head = None
         if regressor is not None:
             outputs = 4 if regressor == "shared" else 4 * num_classes
             names = tuple(f"reg{i + 1}" for i in range(len(arch.regressor) + 1))
             box_head = Head(
-                channels, arch.head_kernel, arch.regressor, outputs, names,
-                init_std=init_std, dtype=dtype, rngs=rngs,
+                channels,
+                arch.head_kernel,
+                arch.regressor,
+                outputs,
+                names,
+                init_std=init_std,
+                dtype=dtype,
+                rngs=rngs,
             )
         self.regressor = nnx.data(box_head)
 

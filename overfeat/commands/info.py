@@ -14,10 +14,20 @@ def add_parser(subparsers) -> None:
         help="parameter count, strides, field of view and map sizes of an architecture",
         description=__doc__,
     )
-    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), action="append",
-                        help="architecture (repeat for several; default: fast and accurate)")
-    parser.add_argument("--size", type=_size, action="append", default=[], metavar="HxW",
-                        help="an input size, e.g. 245x245 or 461 (repeatable)")
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHITECTURES),
+        action="append",
+        help="architecture (repeat for several; default: fast and accurate)",
+    )
+    parser.add_argument(
+        "--size",
+        type=_size,
+        action="append",
+        default=[],
+        metavar="HxW",
+        help="an input size, e.g. 245x245 or 461 (repeatable)",
+    )
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--json", action="store_true", help="one JSON object per architecture")
 
@@ -27,7 +37,9 @@ def _size(text: str) -> tuple[int, int]:
     try:
         sides = tuple(int(part) for part in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 461x569 or 461, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"size must look like 461x569 or 461, got {text!r}"
+        ) from None
     if len(sides) == 1:
         sides = sides * 2
     if len(sides) != 2 or min(sides) < 1:
@@ -37,6 +49,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def describe(arch: Architecture, sizes: list[tuple[int, int]], num_classes: int = 1000) -> dict:
     """The facts ``overfeat info --json`` prints, as a dict."""
+
     def maps(h: int, w: int) -> dict:
         return {
             "input": [h, w],
@@ -66,8 +79,10 @@ def run(args) -> int:
             continue
         print(f"{facts['arch']}: {get_architecture(name).description}")
         print(f"  parameters     {facts['param_count']:,} ({args.num_classes} classes)")
-        print(f"  stride         {facts['stride']} coarse, {facts['fine_stride']} fine "
-              f"(last-pool offsets {facts['offsets']})")
+        print(
+            f"  stride         {facts['stride']} coarse, {facts['fine_stride']} fine "
+            f"(last-pool offsets {facts['offsets']})"
+        )
         print(f"  field of view  {facts['field_of_view']}x{facts['field_of_view']}")
         print(f"  layers         {' '.join(facts['layers'])}")
         print("  input      layer 5    coarse map  fine map")
