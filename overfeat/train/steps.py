@@ -21,7 +21,7 @@ from overfeat.train.task import Task, resize_batch
 def split_model(model: OverFeat, trainable) -> tuple[nnx.GraphDef, dict, dict]:
     """``model`` -> (graph definition, trainable params, everything else), as pure dicts."""
     graphdef, params, frozen = nnx.split(model, trainable, ...)
-    return graphdef, params.to_pure_dict(), frozen.to_pure_dict()
+    return graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(frozen)
 
 
 def merge_model(graphdef: nnx.GraphDef, params: dict, frozen: dict) -> OverFeat:

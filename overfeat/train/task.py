@@ -98,9 +98,9 @@ def copy_matching(source: OverFeat, target: OverFeat) -> list[tuple]:
     """Copy ``source``'s parameters and preprocessing into ``target`` wherever path and shape
     agree (a detector keeps a classifier's trunk and hidden layers, not its class layer).
     Returns the copied paths."""
-    source_state = nnx.state(source).to_pure_dict()
+    source_state = nnx.to_pure_dict(nnx.state(source))
     target_state = nnx.state(target)
-    target_dict = target_state.to_pure_dict()
+    target_dict = nnx.to_pure_dict(target_state)
     copied = []
 
     def visit(src: dict, dst: dict, path: tuple):
