@@ -10,8 +10,8 @@ from flax import nnx
 from overfeat import weights
 from overfeat.train import config as config_lib
 from overfeat.train import loop
-from overfeat.train.metrics_log import read_metrics
 from overfeat.train.detector import DetectorTask
+from overfeat.train.metrics_log import read_metrics
 from overfeat.train.regressor import RegressorTask, class_boxes
 
 
