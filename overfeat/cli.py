@@ -9,7 +9,7 @@ import sys
 
 # Sub-commands in the order ``overfeat --help`` lists them.
 COMMANDS = (
-    "info", "data", "features", "classify", "localize", "detect", "evaluate", "train",
+    "info", "data", "features", "classify", "localize", "detect", "evaluate", "train", "demo",
     "convert-weights",
 )
 
