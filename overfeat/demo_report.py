@@ -98,7 +98,18 @@ def curve_series(workdir: pathlib.Path) -> dict[str, tuple[np.ndarray, np.ndarra
             for name, points in series.items()}
 
 
+def curve_kind(name: str) -> str | None:
+    """``"loss"``, ``"metric"`` (an error, accuracy or IoU: within 0..1) or ``None`` (counts
+    such as ``examples`` or ``cells``, which only crowd the plot)."""
+    if "loss" in name:
+        return "loss"
+    if any(word in name for word in ("error", "accuracy", "iou")):
+        return "metric"
+    return None
+
+
 def curves_figure(workdirs: Mapping[str, pathlib.Path], path: pathlib.Path) -> pathlib.Path:
+    """Per job, its losses above its evaluation metrics (0..1)."""
     curves = {stage: curve_series(workdir) for stage, workdir in workdirs.items()}
     try:
         import matplotlib
@@ -107,25 +118,28 @@ def curves_figure(workdirs: Mapping[str, pathlib.Path], path: pathlib.Path) -> p
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.2),
-                                   squeeze=False)
-    for axis, (stage, series) in zip(axes[0], curves.items(), strict=True):
-        for name, (steps, values) in sorted(series.items()):
-            style = "-" if name.startswith("train") else "o--"
-            axis.plot(steps, values, style, label=name, markersize=3)
-        axis.set_title(f"{stage} job")
-        axis.set_xlabel("step")
-        axis.set_yscale("log") if _positive(series) else None
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+    figure, axes = pyplot.subplots(2, len(curves), figsize=(4.4 * len(curves), 5.6),
+                                   squeeze=False, sharex="col")
+    for column, (stage, series) in enumerate(curves.items()):
+        for row, kind in enumerate(("loss", "metric")):
+            axis = axes[row][column]
+            chosen = {name: points for name, points in sorted(series.items())
+                      if curve_kind(name) == kind}
+            for name, (steps, values) in chosen.items():
+                style = "-" if name.startswith("train") else "o--"
+                axis.plot(steps, values, style, label=name, markersize=3)
+            if kind == "loss":
+                axis.set_title(f"{stage} job")
+            else:
+                axis.set_ylim(-0.02, 1.02)
+                axis.set_xlabel("step")
+            axis.grid(alpha=0.3)
+            if chosen:
+                axis.legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     pyplot.close(figure)
     return path
-
-
-def _positive(series) -> bool:
-    return all(len(values) and values.min() > 0 for _, values in series.values())
 
 
 def _curves_pillow(curves, path: pathlib.Path, side: int = 320) -> pathlib.Path:
@@ -136,7 +150,7 @@ def _curves_pillow(curves, path: pathlib.Path, side: int = 320) -> pathlib.Path:
         pen = ImageDraw.Draw(panel)
         pen.rectangle((30, 10, side - 10, side - 30), outline=(180, 180, 180))
         for number, (name, (steps, values)) in enumerate(sorted(series.items())):
-            if len(steps) < 1:
+            if len(steps) < 1 or curve_kind(name) is None:
                 continue
             color = draw.label_color(number)
             x = 30 + (steps - steps.min()) / max(np.ptp(steps), 1) * (side - 40)
