@@ -7,8 +7,9 @@ Names:
   ``size`` (image side, 128), ``classes`` (K, 10), ``seed`` (0), ``examples`` (the split's
   length; defaults train 10000, validation 1000, test 1000), ``objects`` (detect: at most,
   5), ``empty`` (detect: fraction of empty images, 0.1), ``min_scale`` / ``max_scale``
-  (object size over image side: 0.15 / 0.9, detect 0.6), ``clutter`` (strokes, occluders and
-  noise: 0 none, 1 default). Example:
+  (object size over image side: 0.3 / 0.9, detect 0.15 / 0.6), ``clutter`` (strokes, occluders
+  and noise: 0 none, 0.25 default, 1 heavy), ``rotation`` (degrees either way, 30; 180 any).
+  Example:
   ``synthetic/detect?size=96&examples=2000``.
 * anything else: a prepared TFDS dataset (``imagenet2012``, ``voc/2007``, ``coco/2017``, ...)
   through ``overfeat.data.tfds_sources.open_tfds_source(name, split, data_dir)``.
