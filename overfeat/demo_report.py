@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import html
 import pathlib
+import sys
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
+from tqdm import tqdm
 
 from overfeat import draw
 
@@ -217,14 +219,21 @@ def write_report(out_dir: pathlib.Path, *, settings, evaluations, predictors, so
                  workdirs, seconds) -> pathlib.Path:
     """Draw the figures into ``out_dir`` and write ``report.html``; returns its path."""
     detect = evaluations["detect"]
-    detections_figure(sources["detect"], detect.predictions, settings.figure_images).save(
-        out_dir / "detections.png")
-    heatmap_page(predictors["classify"], sources["classify"]).save(out_dir / "heatmaps.png")
-    scales_page(predictors["detect"], sources["detect"], "detect").save(
-        out_dir / "scales_detect.png")
-    scales_page(predictors["localize"], sources["localize"], "localize").save(
-        out_dir / "scales_localize.png")
-    curves_figure(workdirs, out_dir / "curves.png")
+    figures = {
+        "detections.png": lambda: detections_figure(
+            sources["detect"], detect.predictions, settings.figure_images),
+        "heatmaps.png": lambda: heatmap_page(predictors["classify"], sources["classify"]),
+        "scales_detect.png": lambda: scales_page(predictors["detect"], sources["detect"],
+                                                 "detect"),
+        "scales_localize.png": lambda: scales_page(predictors["localize"],
+                                                   sources["localize"], "localize"),
+    }
+    with tqdm(total=len(figures) + 1, desc="report", unit="figure", file=sys.stderr) as bar:
+        for name, make in figures.items():
+            make().save(out_dir / name)
+            bar.update(1)
+        curves_figure(workdirs, out_dir / "curves.png")
+        bar.update(1)
     detector = workdirs["detect"] / "model"
     mode = "--quick" if settings.quick else "full"
     page = f"""<!doctype html>

@@ -2,8 +2,8 @@
 (the training jobs of configs/synthetic.py), run classification, localization and detection on
 held-out images at six scales, score them with the ILSVRC metrics and write OUT/report.html.
 
-Takes under 10 minutes on a 2-core CPU (under 2 with --quick). Rerunning with the same --out
-resumes the training jobs where they stopped."""
+Sized for a 2-core CPU: minutes (measured times in NOTES.md, "The demo"). Rerunning with
+the same --out resumes the training jobs where they stopped."""
 
 from __future__ import annotations
 
