@@ -236,11 +236,12 @@ def write_report(out_dir: pathlib.Path, *, settings, evaluations, predictors, so
         bar.update(1)
     detector = workdirs["detect"] / "model"
     mode = "--quick" if settings.quick else "full"
+    arch = html.escape(predictors["detect"].arch.name)
     page = f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>overfeat demo report</title>
 <style>{STYLE}</style></head><body>
 <h1>overfeat demo</h1>
-<p class=muted>{mode} run. The small network (<code>accurate_small</code>) trained on
+<p class=muted>{mode} run. The small network (<code>{arch}</code>) trained on
 synthetic shapes by the three training jobs of <code>configs/synthetic.py</code>
 (classifier, then box regressor on its frozen trunk, then detector with a background class),
 then run on held-out images at six scales with fine stride, flips and the greedy merge of
