@@ -41,7 +41,7 @@ def test_overrides_are_typed_and_nested():
             "--config.optimizer.learning_rate",
             "1",
             "--config.regressor.scales=(87, 111)",
-            "--config.input.flip=False",
+            "--config.export=False",
             "--config.model.dtype=bfloat16",
             "--config.regressor.scales=99",
         ],
@@ -50,7 +50,7 @@ def test_overrides_are_typed_and_nested():
     assert config.optimizer.learning_rate == 1.0 and isinstance(
         config.optimizer.learning_rate, float
     )
-    assert config.input.flip is False
+    assert config.export is False
     assert config.model.dtype == "bfloat16"
     assert tuple(config.regressor.scales) == (
         99,
@@ -64,7 +64,7 @@ def test_overrides_are_typed_and_nested():
         ("--config.nope=1", "unknown config key 'nope'"),
         ("--config.batch_size=abc", "expected a value like 128"),
         ("--config.batch_size=1.5", "expected an integer"),
-        ("--config.input.flip=1", "expected True or False"),
+        ("--config.export=1", "expected True or False"),
         ("--config.optimizer=3", "is a group"),
         ("--config.batch_size", "no value"),
         ("--config.task=segment", "config.task='segment': must be one of"),

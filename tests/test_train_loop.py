@@ -64,70 +64,35 @@ def test_scale_of_a_step_is_a_function_of_seed_and_step():
     assert draws != [task.size_for_step(sizes, 1, step) for step in range(60)]
 
 
-class Boxes:
-    """Two examples with boxes, the second with none."""
-
-    def __len__(self):
-        return 3
-
-    def __getitem__(self, i):
-        image = np.full((40, 80, 3), i, np.uint8)
-        if i == 1:
-            return {
-                "image": image,
-                "label": np.int32(-1),
-                "boxes": np.zeros((0, 4), np.float32),
-                "labels": np.zeros((0,), np.int32),
-            }
-        return {
-            "image": image,
-            "label": np.int32(2),
-            "boxes": np.array([[8, 4, 40, 20]], np.float32),
-            "labels": np.array([2], np.int32),
-        }
-
-
-def test_whole_image_batches_scale_and_flip_boxes():
-    example = Boxes()[0]
-    out = inputs.whole_example(example, None, size=20, flip=True)
-    # 80x40 -> 20x20: x scales by 1/4, y by 1/2; no rng: no flip.
-    np.testing.assert_allclose(out["boxes"][0], [2, 2, 10, 10])
-    assert out["labels"].tolist() == [2] + [-1] * (inputs.MAX_BOXES - 1)
-    flips = [
-        inputs.whole_example(example, np.random.default_rng(seed), size=20, flip=True)
-        for seed in range(8)
-    ]
-    flipped = [o for o in flips if o["boxes"][0, 0] != 2]
-    assert flipped, "some of 8 draws flip"
-    np.testing.assert_allclose(flipped[0]["boxes"][0], [10, 2, 18, 10])
-    np.testing.assert_array_equal(flipped[0]["image"], out["image"][:, ::-1])
-
-
-def test_eval_batches_pad_the_last_batch_and_mark_it():
+def test_input_sizes_default_to_the_datas_and_follow_the_config():
+    arch = get_architecture("accurate_small")
     config = base_config()
-    batches = list(
-        inputs.eval_batches(Boxes(), config, mode="whole", input_size=16, local_batch_size=2)
-    )
-    assert len(batches) == 2
-    assert batches[0]["valid"].tolist() == [True, True]
-    assert batches[1]["valid"].tolist() == [True, False]
-    assert batches[1]["image"].shape == (2, 16, 16, 3)
-    assert batches[0]["labels"][1].tolist() == [-1] * inputs.MAX_BOXES  # the empty image
+    default = inputs.input_sizes(config, arch)
+    assert default.crop_size == 87 and default.image_size == 87 + 2 * 36
+    config.input.image_size, config.input.scales = 123, (123, 150)
+    sizes = inputs.input_sizes(config, arch)
+    assert (sizes.image_size, sizes.scales, sizes.crop_size) == (123, (123, 150), 87)
 
 
-def test_classification_crops_are_deterministic_per_seed():
+def test_classifier_refuses_crops_that_are_not_the_view():
     config = base_config()
-    source = [
-        {
-            "image": np.arange(64 * 48 * 3, dtype=np.uint32).reshape(64, 48, 3).astype(np.uint8),
-            "label": np.int32(1),
-        }
-    ] * 16
-    first = next(
-        iter(inputs.train_dataset(source, config, mode="crop", input_size=32, local_batch_size=4))
-    )
-    again = next(
-        iter(inputs.train_dataset(source, config, mode="crop", input_size=32, local_batch_size=4))
-    )
-    np.testing.assert_array_equal(first["image"], again["image"])
-    assert first["image"].shape == (4, 32, 32, 3) and first["label"].tolist() == [1] * 4
+    config.arch, config.input.crop_size = "accurate_small", 99
+    with pytest.raises(ValueError, match="config.input.crop_size=99.*field of view \\(87\\)"):
+        loop.get_task(config)
+
+
+def test_only_the_fields_a_step_reads_reach_the_device():
+    batch = {"image": 1, "label": 2, "index": np.arange(2, dtype=np.int64), "num_boxes": 3}
+    assert inputs.device_fields(batch, ("image", "label", "valid")) == {"image": 1, "label": 2}
+
+
+@pytest.mark.parametrize("task_name", ["localize", "detect"])
+def test_whole_image_tasks_train_at_the_pipelines_image_size_by_default(task_name):
+    config = base_config()
+    config.task, config.arch = task_name, "fast_small"
+    config.model.regressor, config.model.init_from = "shared", "unused"
+    task_object = loop.get_task(config)
+    image_size = inputs.input_sizes(config, get_architecture("fast_small")).image_size
+    assert task_object.sizes == (image_size,) and task_object.eval_size() == image_size
+    config.regressor.scales = config.detector.scales = (59, 0, 100)
+    assert loop.get_task(config).sizes == (59, 91, 99)  # 100 snaps to 59 + 5 * 8

@@ -1,17 +1,13 @@
-"""The regressor and detector objectives, and the classify -> localize -> detect chain of jobs
-on a toy box dataset (mechanics; learning is test_train_learning.py's)."""
+"""The regressor and detector objectives on hand-made batches (the jobs themselves run in
+test_train_learning.py)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from flax import nnx
 
-from overfeat import weights
 from overfeat.train import config as config_lib
-from overfeat.train import loop
 from overfeat.train.detector import DetectorTask
-from overfeat.train.metrics_log import read_metrics
 from overfeat.train.regressor import RegressorTask, class_boxes
 
 
@@ -46,7 +42,7 @@ def tiny_config(task, **changes):
     c = config_lib.base_config()
     c.task, c.arch = task, "fast_small"
     c.batch_size, c.num_train_steps = 4, 4
-    c.input.resize_shorter = 64
+    c.input.resize_size = 64
     c.model.init, c.model.dropout = "he", 0.0
     c.optimizer.learning_rate = 1e-3
     c.checkpoint.every_steps, c.log_every, c.eval_every = 0, 2, 0
@@ -62,69 +58,6 @@ def tiny_config(task, **changes):
         node[leaf] = value
     config_lib.validate(c)
     return c
-
-
-def params_of(model, *path):
-    state = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-    for key in path:
-        state = state[key]
-    return jax.tree.map(np.asarray, state)
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    root = tmp_path_factory.mktemp("chain")
-    train, evaluation = Squares(32, 0), Squares(8, 1)
-    loop.train(tiny_config("classify"), root / "cls", train_source=train, eval_source=evaluation)
-    loop.train(
-        tiny_config(
-            "localize", **{"model.regressor": "shared", "model.init_from": str(root / "cls")}
-        ),
-        root / "loc",
-        train_source=train,
-        eval_source=evaluation,
-    )
-    loop.train(
-        tiny_config(
-            "detect",
-            **{
-                "model.regressor": "shared",
-                "model.init_from": str(root / "loc"),
-                "detector.train_regressor": True,
-            },
-        ),
-        root / "det",
-        train_source=train,
-        eval_source=evaluation,
-    )
-    return root
-
-
-def test_regressor_trains_only_its_head(chain):
-    classifier, _ = weights.load_model(chain / "cls" / "model")
-    localizer, info = weights.load_model(chain / "loc" / "model")
-    assert info.regressor == "shared" and info.class_names == Squares.class_names
-    for part in ("trunk", "classifier"):  # frozen: bit-identical to the classifier's
-        jax.tree.map(
-            np.testing.assert_array_equal, params_of(localizer, part), params_of(classifier, part)
-        )
-    fresh = params_of(localizer, "regressor")
-    assert any(np.any(leaf != 0) for leaf in jax.tree.leaves(fresh))
-
-
-def test_detector_has_a_background_class_and_starts_from_the_trunk(chain):
-    detector, info = weights.load_model(chain / "det" / "model")
-    assert info.background_class and info.num_classes == 4
-    assert info.class_names == (*Squares.class_names, "background")
-    assert info.regressor == "shared"
-    # Starts from the localizer: its trunk was copied in (then fine-tuned), the class layer
-    # (3 -> 4 outputs) was not.
-    rows = read_metrics(chain / "det", "eval")
-    assert (
-        rows
-        and {"positive_accuracy", "background_accuracy", "balanced_accuracy"} <= rows[-1].keys()
-    )
-    assert (chain / "det" / "best.json").exists() and (chain / "det" / "best").is_dir()
 
 
 def test_per_class_regressor_learns_only_the_true_class():

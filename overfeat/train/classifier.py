@@ -9,8 +9,9 @@ import ml_collections
 import optax
 from flax import nnx
 
-from overfeat.architectures import Architecture
+from overfeat.architectures import get_architecture
 from overfeat.models import OverFeat
+from overfeat.train import inputs
 from overfeat.train.task import new_model, valid_mask
 
 
@@ -23,12 +24,19 @@ def top_k_correct(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
 
 class ClassifierTask:
     name = "classify"
-    input_mode = "crop"
+    batch_keys = ("image", "label", "valid")
     background_class = False  # the last class is background (exported with the model)
     best_metric = ("top1_error", "min")
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
+        arch = get_architecture(config.arch)
+        size = inputs.input_sizes(config, arch).crop_size
+        if arch.output_size(size, "coarse") != 1 or not arch.is_valid_size(size, "coarse"):
+            raise ValueError(
+                f"config.input.crop_size={size}: classifier training needs crops giving one "
+                f"output, i.e. the {arch.name} network's field of view ({arch.field_of_view})"
+            )
 
     def build_model(self, config, num_classes: int) -> OverFeat:
         return new_model(config, num_classes, regressor=config.model.regressor or None)
@@ -37,15 +45,6 @@ class ClassifierTask:
         # The regressor, when the model has one, is trained by the localize task on a frozen
         # trunk, not here.
         return nnx.All(nnx.Param, nnx.Not(nnx.PathContains("regressor")))
-
-    def input_size(self, config, arch: Architecture) -> int:
-        size = config.input.crop_size or arch.field_of_view
-        if arch.output_size(size, "coarse") != 1 or not arch.is_valid_size(size, "coarse"):
-            raise ValueError(
-                f"config.input.crop_size={size}: classifier training needs crops giving one "
-                f"output, i.e. the {arch.name} network's field of view ({arch.field_of_view})"
-            )
-        return size
 
     def step_size(self, step: int) -> None:
         return None

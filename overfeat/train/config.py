@@ -37,14 +37,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.num_train_steps = 0  # > 0 overrides num_epochs
     c.steps_per_epoch = 0  # 0: len(train split) // batch_size
 
+    # Input pipeline sizes (overfeat.data.pipelines.InputSizes); 0 or () is the data's default
+    # for the architecture.
     c.input = ml_collections.ConfigDict()
-    c.input.resize_shorter = 256  # classification: shorter side before the random crop
-    c.input.crop_size = 0  # 0: the architecture's field of view (221 accurate, 231 fast)
-    c.input.image_size = 0  # localize/detect: square side the pipeline produces (0: largest scale)
-    c.input.flip = True
+    c.input.crop_size = 0  # classify: square crop (the field of view: 221 accurate, 231 fast)
+    c.input.resize_size = 0  # classify: shorter side before cropping (256 for the paper's nets)
+    c.input.image_size = 0  # localize/detect: square training window (view + 2 coarse strides)
+    c.input.scales = ()  # localize/detect: shorter sides drawn from before the window
+    c.input.max_boxes = 100  # boxes per image in a batch
     c.input.workers = 0  # grain worker processes (0: in the training process)
     c.input.threads = 2  # grain reader threads per process
-    c.input.prefetch = 4  # batches read ahead
+    c.input.on_bad_example = "raise"  # or "skip": count, log and leave out unreadable examples
 
     c.model = ml_collections.ConfigDict()
     c.model.init = "normal"  # normal: N(0, init_std) as the paper; he: He-normal
@@ -57,6 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.std = (58.395, 57.12, 57.375)
 
     c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "sgd"  # sgd (the paper's) | adam
     c.optimizer.learning_rate = 5e-2
     c.optimizer.momentum = 0.6
     c.optimizer.nesterov = False
@@ -68,7 +72,9 @@ def base_config() -> ml_collections.ConfigDict:
 
     # Box regressor (section 4.2), also the optional regressor trained alongside the detector.
     c.regressor = ml_collections.ConfigDict()
-    c.regressor.scales = (0,)  # square input sides, snapped to valid fine-stride sizes
+    # Square network-input sides the batch is resized to on the device, one drawn per step
+    # (snapped to sizes valid at the stride; 0: input.image_size as it comes).
+    c.regressor.scales = (0,)
     c.regressor.stride = "fine"
     c.regressor.min_box_coverage = 0.5  # train a cell when >= this share of the box is in view
 
@@ -270,6 +276,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
         "must be '', 'shared' or 'per_class'",
     )
     check(0.0 <= c.model.dropout < 1.0, "model.dropout", "must be in [0, 1)")
+    check(c.optimizer.name in ("sgd", "adam"), "optimizer.name", "must be 'sgd' or 'adam'")
     check(c.optimizer.learning_rate > 0, "optimizer.learning_rate", "must be positive")
     check(0.0 <= c.optimizer.momentum < 1.0, "optimizer.momentum", "must be in [0, 1)")
     check(
@@ -285,6 +292,11 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check(c.checkpoint.every_steps >= 0, "checkpoint.every_steps", "must be >= 0")
     check(c.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1")
     check(c.log_every > 0, "log_every", "must be positive")
+    check(
+        c.input.on_bad_example in ("raise", "skip"),
+        "input.on_bad_example",
+        "must be 'raise' or 'skip'",
+    )
     if c.task == "localize":
         check(
             c.model.regressor != "",

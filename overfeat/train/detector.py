@@ -18,17 +18,17 @@ import ml_collections
 import optax
 from flax import nnx
 
-from overfeat.architectures import Architecture, get_architecture
+from overfeat.architectures import get_architecture
 from overfeat.boxes import cell_windows_xyxy, encode_boxes_in_windows
 from overfeat.models import OverFeat
-from overfeat.train import targets
+from overfeat.train import inputs, targets
 from overfeat.train.regressor import class_boxes
 from overfeat.train.task import apply_head_at, new_model, size_for_step, training_sizes, valid_mask
 
 
 class DetectorTask:
     name = "detect"
-    input_mode = "whole"
+    batch_keys = ("image", "boxes", "labels", "ignore", "valid")
     background_class = True  # the last class is background (exported with the model)
     best_metric = ("balanced_accuracy", "max")
 
@@ -40,7 +40,7 @@ class DetectorTask:
             self.arch,
             config.detector.scales,
             self.stride,
-            config.input.image_size or self.arch.field_of_view,
+            inputs.input_sizes(config, self.arch).image_size,
         )
         self.per_class = config.model.regressor == "per_class"
 
@@ -52,9 +52,6 @@ class DetectorTask:
         if config.detector.train_regressor:
             return nnx.Param
         return nnx.All(nnx.Param, nnx.Not(nnx.PathContains("regressor")))
-
-    def input_size(self, config, arch: Architecture) -> int:
-        return config.input.image_size or max(self.sizes)
 
     def step_size(self, step: int) -> int:
         return size_for_step(self.sizes, self.config.seed, step)

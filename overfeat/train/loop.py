@@ -23,6 +23,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from overfeat.architectures import Architecture, get_architecture
 from overfeat.train import export, inputs, optim, sharding, steps
 from overfeat.train.checkpointing import Checkpointer
 from overfeat.train.metrics_log import MetricsLog, Progress
@@ -67,7 +68,8 @@ class Job:
     class_names: tuple[str, ...]
     train_iterator: Iterator
     eval_source: object
-    input_size: int
+    arch: Architecture
+    data_classes: int  # classes of the data (the detector's model has one more)
     local_batch_size: int
     steps_per_epoch: int
     total_steps: int
@@ -78,8 +80,6 @@ class Job:
 def build_job(config, workdir, *, train_source=None, eval_source=None) -> Job:
     """Build a job from its config; ``train_source``/``eval_source`` replace the dataset named
     by ``config.dataset`` (tests, custom data)."""
-    from overfeat.architectures import get_architecture
-
     sharding.maybe_initialize_distributed(config.distributed)
     workdir = pathlib.Path(workdir)
     mesh = sharding.make_mesh()
@@ -107,14 +107,15 @@ def build_job(config, workdir, *, train_source=None, eval_source=None) -> Job:
     model = task.build_model(config, num_classes)
     graphdef, params, frozen = steps.split_model(model, task.trainable(config))
     state = sharding.replicate(steps.init_state(params, frozen, optimizer, config.seed), mesh)
-    input_size = task.input_size(config, get_architecture(config.arch))
+    arch = get_architecture(config.arch)
     train_iterator = iter(
         inputs.train_dataset(
             train_source,
             config,
-            mode=task.input_mode,
-            input_size=input_size,
+            task=task.name,
+            arch=arch,
             local_batch_size=local_batch,
+            num_classes=num_classes,
         )
     )
     return Job(
@@ -127,7 +128,8 @@ def build_job(config, workdir, *, train_source=None, eval_source=None) -> Job:
         class_names=class_names,
         train_iterator=train_iterator,
         eval_source=eval_source,
-        input_size=input_size,
+        arch=arch,
+        data_classes=num_classes,
         local_batch_size=local_batch,
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
@@ -171,7 +173,8 @@ def _run(job: Job, checkpointer: Checkpointer, log: MetricsLog, preemption) -> T
     preempted = False
     try:
         while step < job.total_steps:
-            batch = sharding.global_batch(next(job.train_iterator), job.mesh)
+            local = inputs.device_fields(next(job.train_iterator), job.task.batch_keys)
+            batch = sharding.global_batch(local, job.mesh)
             job.state, metrics = job.train_step(job.state, batch, job.task.step_size(step))
             step += 1
             tracker.add(step, metrics)
@@ -251,18 +254,14 @@ def evaluate(job: Job) -> dict:
     batches = inputs.eval_batches(
         job.eval_source,
         job.config,
-        mode=job.task.input_mode,
-        input_size=job.input_size,
+        task=job.task.name,
+        arch=job.arch,
         local_batch_size=job.local_batch_size,
-        max_batches=job.config.eval_batches,
+        num_classes=job.data_classes,
     )
     for local in batches:
-        sums = job.eval_step(
-            job.state["params"],
-            job.state["frozen"],
-            sharding.global_batch(local, job.mesh),
-            job.task.eval_size(),
-        )
+        batch = sharding.global_batch(inputs.device_fields(local, job.task.batch_keys), job.mesh)
+        sums = job.eval_step(job.state["params"], job.state["frozen"], batch, job.task.eval_size())
         totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
     return job.task.summarize(jax.device_get(totals)) if totals is not None else {}
 

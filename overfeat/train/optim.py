@@ -1,5 +1,6 @@
 """The paper's optimizer (section 3.1): SGD with momentum, l2 weight decay, a learning rate
-halved after given epochs."""
+halved after given epochs. Adam (same decay and schedule) is an option for the small nets'
+short CPU runs, which plain SGD starts too slowly (NOTES.md, "Training")."""
 
 from __future__ import annotations
 
@@ -45,11 +46,9 @@ def make_optimizer(
         parts.append(optax.clip_by_global_norm(opt.clip_grad_norm))
     if opt.weight_decay > 0:
         parts.append(optax.add_decayed_weights(opt.weight_decay, mask=decay_mask))
-    parts.append(
-        optax.sgd(
-            learning_rate_schedule(config, steps_per_epoch),
-            momentum=opt.momentum or None,
-            nesterov=opt.nesterov,
-        )
-    )
+    schedule = learning_rate_schedule(config, steps_per_epoch)
+    if opt.name == "adam":  # not the paper's: for the small nets' short runs (configs/synthetic.py)
+        parts.append(optax.adam(schedule))
+    else:
+        parts.append(optax.sgd(schedule, momentum=opt.momentum or None, nesterov=opt.nesterov))
     return optax.chain(*parts)

@@ -16,10 +16,10 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from overfeat.architectures import Architecture, get_architecture
+from overfeat.architectures import get_architecture
 from overfeat.boxes import cell_windows_xyxy, decode_boxes_in_windows, encode_boxes_in_windows
 from overfeat.models import OverFeat
-from overfeat.train import targets
+from overfeat.train import inputs, targets
 from overfeat.train.task import apply_head_at, new_model, size_for_step, training_sizes, valid_mask
 
 
@@ -34,7 +34,7 @@ def class_boxes(outputs: jax.Array, labels: jax.Array, per_class: bool) -> jax.A
 
 class RegressorTask:
     name = "localize"
-    input_mode = "whole"
+    batch_keys = ("image", "boxes", "labels", "ignore", "valid")
     background_class = False  # the last class is background (exported with the model)
     best_metric = ("cell_iou50", "max")
 
@@ -46,7 +46,7 @@ class RegressorTask:
             self.arch,
             config.regressor.scales,
             self.stride,
-            config.input.image_size or self.arch.field_of_view,
+            inputs.input_sizes(config, self.arch).image_size,
         )
         self.per_class = config.model.regressor == "per_class"
 
@@ -55,9 +55,6 @@ class RegressorTask:
 
     def trainable(self, config):
         return nnx.All(nnx.Param, nnx.PathContains("regressor"))
-
-    def input_size(self, config, arch: Architecture) -> int:
-        return config.input.image_size or max(self.sizes)
 
     def step_size(self, step: int) -> int:
         return size_for_step(self.sizes, self.config.seed, step)

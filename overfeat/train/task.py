@@ -24,8 +24,8 @@ class Task(Protocol):
     use the batch as it comes.
     """
 
-    name: str
-    input_mode: str  # "crop" or "whole": see overfeat.train.inputs
+    name: str  # also the input pipeline's task (overfeat.data.pipelines)
+    batch_keys: tuple[str, ...]  # the batch fields the steps read
     background_class: bool  # the model's last class is background
     best_metric: tuple[str, str]  # (eval metric, "min" | "max") that picks the best model
 
@@ -33,8 +33,6 @@ class Task(Protocol):
 
     def trainable(self, config: ml_collections.ConfigDict) -> Any:
         """An nnx filter: the parameters the optimizer updates; the rest stay frozen."""
-
-    def input_size(self, config: ml_collections.ConfigDict, arch: Architecture) -> int: ...
 
     def step_size(self, step: int) -> int | None: ...
 
