@@ -17,7 +17,10 @@ def write(tmp_path, text, name="exp.py"):
 
 
 @pytest.mark.parametrize(
-    "spec", ["fast.py", "fast.py:bf16", "accurate.py", "accurate.py:bf16", "accurate.py:localize"]
+    "spec",
+    ["fast.py", "fast.py:bf16", "accurate.py", "accurate.py:bf16", "accurate.py:localize",
+     "synthetic.py:classify", "synthetic.py:localize", "synthetic.py:detect",
+     "synthetic.py:classify,quick", "synthetic.py:detect,quick"],
 )
 def test_shipped_configs_load_and_validate(spec):
     config = config_lib.load_config(str(CONFIGS / spec))
@@ -138,3 +141,11 @@ def test_other_commands_still_reject_unknown_arguments(capsys):
         cli.main(["info", "--config.batch_size=3"])
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --config.batch_size=3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec, known", [("fast.py:huge", "bf16"),
+                                         ("synthetic.py:segment", "classify, localize, detect"),
+                                         ("synthetic.py:classify,slow", "',quick'")])
+def test_unknown_variants_list_the_known_ones(spec, known):
+    with pytest.raises(ValueError, match=f"unknown variant.*{known}"):
+        config_lib.load_config(str(CONFIGS / spec))

@@ -30,7 +30,7 @@ from overfeat.data.sources import open_source
 from overfeat.train import config as config_lib
 from overfeat.train import inputs, loop, targets
 from overfeat.train.metrics_log import read_metrics
-from overfeat.train.regressor import pairwise_iou
+from overfeat.train.regressor import matched_iou_xyxy
 
 DATA = "size=64&classes=4&clutter=0&rotation=0&min_scale=0.4"
 
@@ -158,7 +158,7 @@ def window_baseline(config) -> tuple[float, int]:
             config.regressor.min_box_coverage,
         )
         trained = trained & jnp.asarray(batch["valid"])[:, None, None]
-        iou = pairwise_iou(jnp.broadcast_to(windows, boxes.shape), boxes)
+        iou = matched_iou_xyxy(jnp.broadcast_to(windows, boxes.shape), boxes)
         hits += int(jnp.sum(trained & (iou >= 0.5)))
         cells += int(jnp.sum(trained))
     return hits / cells, cells

@@ -8,7 +8,7 @@ from flax import nnx
 
 from overfeat.train import config as config_lib
 from overfeat.train.detector import DetectorTask
-from overfeat.train.regressor import RegressorTask, class_boxes
+from overfeat.train.regressor import RegressorTask, class_boxes, matched_iou_xyxy
 
 
 class Squares:
@@ -122,3 +122,9 @@ def test_detector_loss_counts_only_chosen_cells():
     np.testing.assert_allclose(
         float(loss_hard), float(jnp.sort(cell_losses)[-2:].mean()), rtol=1e-5
     )
+
+
+def test_matched_iou_by_hand():
+    a = jnp.array([[0.0, 0, 10, 10], [0, 0, 0, 0], [0, 0, 4, 4]])
+    b = jnp.array([[5.0, 0, 15, 10], [0, 0, 0, 0], [0, 0, 2, 2]])
+    np.testing.assert_allclose(matched_iou_xyxy(a, b), [50 / 150, 0.0, 4 / 16], rtol=1e-6)

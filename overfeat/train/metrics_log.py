@@ -99,7 +99,9 @@ class Progress:
         self._bar.update(steps)
 
     def write(self, text: str) -> None:
-        self._bar.write(text) if not self._bar.disable else None
+        """A line above the bar (nothing when the bar is off: the metrics file has it)."""
+        if not self._bar.disable:
+            self._bar.write(text)
 
     def close(self) -> None:
         self._bar.close()

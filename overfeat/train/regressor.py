@@ -17,7 +17,12 @@ import ml_collections
 from flax import nnx
 
 from overfeat.architectures import get_architecture
-from overfeat.boxes import cell_windows_xyxy, decode_boxes_in_windows, encode_boxes_in_windows
+from overfeat.boxes import (
+    area_xyxy,
+    cell_windows_xyxy,
+    decode_boxes_in_windows,
+    encode_boxes_in_windows,
+)
 from overfeat.models import OverFeat
 from overfeat.train import inputs, targets
 from overfeat.train.task import apply_head_at, new_model, size_for_step, training_sizes, valid_mask
@@ -97,7 +102,7 @@ class RegressorTask:
         errors, trained, predicted, boxes, windows = self.cell_errors(model, batch)
         trained = trained & valid_mask(batch)[:, None, None]
         decoded = decode_boxes_in_windows(predicted, windows)
-        iou = pairwise_iou(decoded, boxes)
+        iou = matched_iou_xyxy(decoded, boxes)
         return {
             "cells": jnp.sum(trained),
             "loss": jnp.sum(jnp.where(trained, errors, 0.0)),
@@ -115,11 +120,11 @@ class RegressorTask:
         }
 
 
-def pairwise_iou(a: jax.Array, b: jax.Array) -> jax.Array:
-    """IoU of matching boxes ``a [..., 4]``, ``b [..., 4]`` (xyxy) -> ``[...]``."""
-    width = jnp.clip(jnp.minimum(a[..., 2], b[..., 2]) - jnp.maximum(a[..., 0], b[..., 0]), 0)
-    height = jnp.clip(jnp.minimum(a[..., 3], b[..., 3]) - jnp.maximum(a[..., 1], b[..., 1]), 0)
-    intersection = width * height
-    area_a = jnp.clip(a[..., 2] - a[..., 0], 0) * jnp.clip(a[..., 3] - a[..., 1], 0)
-    area_b = jnp.clip(b[..., 2] - b[..., 0], 0) * jnp.clip(b[..., 3] - b[..., 1], 0)
-    return intersection / jnp.maximum(area_a + area_b - intersection, 1e-9)
+def matched_iou_xyxy(a: jax.Array, b: jax.Array) -> jax.Array:
+    """IoU of each box of ``a [..., 4]`` with the box at the same place in ``b [..., 4]``
+    (``overfeat.boxes.iou_xyxy`` gives all pairs) -> ``[...]``; 0 where both are empty."""
+    low = jnp.maximum(a[..., :2], b[..., :2])
+    high = jnp.minimum(a[..., 2:], b[..., 2:])
+    intersection = jnp.prod(jnp.clip(high - low, 0), axis=-1)
+    union = area_xyxy(a) + area_xyxy(b) - intersection
+    return jnp.where(union > 0, intersection / jnp.where(union > 0, union, 1.0), 0.0)

@@ -23,19 +23,21 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from overfeat.boxes import area_xyxy, intersection_xyxy
+
 
 def box_window_overlaps(boxes: jax.Array, windows: jax.Array) -> dict[str, jax.Array]:
     """``boxes [B, M, 4]``, ``windows [h, w, 4]`` -> ``coverage``, ``fill``, ``iou``, each
     ``[B, h, w, M]``. Degenerate (zero-area) boxes get 0 everywhere."""
-    b = boxes[:, None, None, :, :]  # [B, 1, 1, M, 4]
-    w = windows[None, :, :, None, :]  # [1, h, w, 1, 4]
-    width = jnp.clip(jnp.minimum(b[..., 2], w[..., 2]) - jnp.maximum(b[..., 0], w[..., 0]), 0)
-    height = jnp.clip(jnp.minimum(b[..., 3], w[..., 3]) - jnp.maximum(b[..., 1], w[..., 1]), 0)
-    intersection = width * height
-    box_area = jnp.clip(b[..., 2] - b[..., 0], 0) * jnp.clip(b[..., 3] - b[..., 1], 0)
-    window_area = (w[..., 2] - w[..., 0]) * (w[..., 3] - w[..., 1])
-    union = box_area + window_area - intersection
+    batch, count = boxes.shape[:2]
+    rows, cols = windows.shape[:2]
+    # The windows are the same for every image: all (window, box) pairs of the batch at once.
+    intersection = intersection_xyxy(windows.reshape(-1, 4), boxes.reshape(-1, 4))  # [hw, BM]
+    intersection = intersection.reshape(rows, cols, batch, count).transpose(2, 0, 1, 3)
+    box_area = area_xyxy(boxes)[:, None, None, :]  # [B, 1, 1, M]
+    window_area = area_xyxy(windows)[None, :, :, None]  # [1, h, w, 1]
     has_area = box_area > 0
+    union = box_area + window_area - intersection
     return {
         "coverage": jnp.where(has_area, intersection / jnp.where(has_area, box_area, 1.0), 0.0),
         "fill": jnp.where(has_area, intersection / window_area, 0.0),
