@@ -8,7 +8,7 @@ jobs at a size a 2-core CPU trains in minutes. The demo (``overfeat demo``) runs
 
 (localize starts from runs/synthetic/classify, detect from runs/synthetic/localize: change
 with --config.model.init_from=DIR.) Append ``,quick`` to a variant (``classify,quick``) for
-the demo's --quick sizes: fewer steps on easier images (no clutter, no rotation).
+the demo's --quick sizes: fewer steps on easier images (4 classes, no clutter, upright).
 Expected cost on a 2-core CPU (measured, NOTES.md "Training"): classify ~2.3 min, localize
 ~0.6 min, detect ~1.8 min; quick: ~0.6, ~0.3 and ~0.6 min (start-up and compilation
 included).
@@ -17,8 +17,9 @@ Departures from section 3.1 for a net ~1000x smaller trained for minutes instead
 (measured in NOTES.md): He-normal initialisation and Adam (with N(0, 0.01) and SGD the
 small nets sit at chance for the whole budget), a short warmup, the decay points at
 fractions of the short run, no dropout (a short run does not overfit; dropout 0.5 slows it
-to half the accuracy), and easier images than the synthetic data's defaults (less clutter
-and rotation: at the defaults neither small net leaves chance within 2000 steps).
+to half the accuracy), and images a little easier than the synthetic data's defaults
+(turned by at most 15 degrees, objects at least 40% of the side; with full rotations and
+clutter neither small net leaves chance within 2000 steps).
 Everything else (l2 decay 1e-5, the losses, targets and negative mining) is the paper's.
 """
 
