@@ -128,3 +128,31 @@ def test_matched_iou_by_hand():
     a = jnp.array([[0.0, 0, 10, 10], [0, 0, 0, 0], [0, 0, 4, 4]])
     b = jnp.array([[5.0, 0, 15, 10], [0, 0, 0, 0], [0, 0, 2, 2]])
     np.testing.assert_allclose(matched_iou_xyxy(a, b), [50 / 150, 0.0, 4 / 16], rtol=1e-6)
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_gradients():
+    from overfeat.models import create_model
+    from overfeat.train.classifier import ClassifierTask
+
+    config = tiny_config("classify")
+    images = jnp.asarray(np.stack([Squares(4, 0)[i]["image"][:59, :59] for i in range(4)]))
+    batch = {"image": images, "label": jnp.array([0, 1, 2, 0])}
+    losses = {}
+    for dtype in (None, jnp.bfloat16):
+        model = create_model("fast_small", num_classes=3, seed=0, dropout=0.0, dtype=dtype)
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+        @jax.jit
+        def loss_and_grads(params, graphdef=graphdef, rest=rest):
+            def loss(params):
+                model = nnx.merge(graphdef, params, rest)
+                return ClassifierTask(config).loss(model, batch, jax.random.key(0), None)[0]
+
+            return jax.value_and_grad(loss)(params)
+
+        losses[dtype], grads = loss_and_grads(params)
+        assert {leaf.dtype for leaf in jax.tree.leaves(params)} == {jnp.dtype("float32")}
+        assert {leaf.dtype for leaf in jax.tree.leaves(grads)} == {jnp.dtype("float32")}
+    assert losses[jnp.bfloat16].dtype == jnp.float32
+    np.testing.assert_allclose(float(losses[jnp.bfloat16]), float(losses[None]), rtol=5e-2)
+    assert float(losses[jnp.bfloat16]) != float(losses[None])  # bf16 did run
