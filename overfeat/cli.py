@@ -8,7 +8,10 @@ import importlib
 import sys
 
 # Sub-commands in the order ``overfeat --help`` lists them.
-COMMANDS = ("info", "data", "features", "classify", "convert-weights")
+COMMANDS = (
+    "info", "data", "features", "classify", "localize", "detect", "evaluate", "train", "demo",
+    "convert-weights",
+)
 
 
 class UserError(Exception):
@@ -31,8 +34,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser, modules = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     try:
+        if extra:
+            # A command whose options cannot be declared in advance (``train``'s
+            # ``--config.KEY=VALUE``) takes them through ``accept_extra_arguments``.
+            accept = getattr(modules[args.command], "accept_extra_arguments", None)
+            if accept is None:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            accept(args, extra)
         return modules[args.command].run(args) or 0
     except (UserError, ValueError, FileNotFoundError) as error:
         print(f"overfeat {args.command}: error: {error}", file=sys.stderr)

@@ -137,14 +137,32 @@ def resize_shorter_side(image: np.ndarray, size: int) -> np.ndarray:
         new_height, new_width = size, max(1, int(width * size / height + 0.5))
     else:
         new_height, new_width = max(1, int(height * size / width + 0.5)), size
-    if (new_height, new_width) == (height, width):
+    return resize_image(image, new_height, new_width, Image.Resampling.LANCZOS)
+
+
+def resize_image(
+    image: np.ndarray,
+    height: int,
+    width: int,
+    resample: Image.Resampling = Image.Resampling.BILINEAR,
+) -> np.ndarray:
+    """Resize ``[H, W, 3]`` to ``[height, width, 3]`` with Pillow (antialiased when
+    shrinking: the filter widens with the factor). Pillow samples at pixel centres, so a point
+    ``(x, y)`` of the continuous pixel grid moves to ``(x * width / W, y * height / H)``.
+    ``uint8`` stays ``uint8``; float images (0..255 scale) are resized per channel in float32.
+    The default, bilinear, is what the training inputs use."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected an RGB image [H, W, 3], got shape {image.shape}")
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be positive, got {height}x{width}")
+    if image.shape[:2] == (height, width):
         return image
-    target = (new_width, new_height)
-    lanczos = Image.Resampling.LANCZOS
+    target = (width, height)
     if image.dtype == np.uint8:
-        return np.asarray(Image.fromarray(image).resize(target, lanczos))
+        return np.asarray(Image.fromarray(image).resize(target, resample))
     planes = [Image.fromarray(np.ascontiguousarray(image[..., c], np.float32)) for c in range(3)]
-    channels = [np.asarray(plane.resize(target, lanczos)) for plane in planes]
+    channels = [np.asarray(plane.resize(target, resample)) for plane in planes]
     return np.stack(channels, axis=-1)
 
 

@@ -87,7 +87,7 @@ def test_features_names_an_unreadable_image(setup, capsys):
 def test_classify_prints_names_and_probabilities(setup, capsys):
     _, checkpoint, images = setup
     assert cli.main(["classify", images[0], images[2], "--checkpoint", checkpoint,
-                     "--top", "2"]) == 0
+                     "--top", "2", "--scales", "center", "--no-flips"]) == 0
     lines = capsys.readouterr().out.splitlines()
     extractor = FeatureExtractor.from_checkpoint(checkpoint)
     expected = classify(extractor, [images[0], images[2]], top=2)

@@ -29,7 +29,8 @@ def test_features_matches_the_binary(synthetic_release, parity_images, tmp_path)
 def test_classify_matches_the_binary(synthetic_release, parity_images, capsys):
     """The 221x221 image is the accurate net's view already: the binary's logits, softmaxed."""
     assert cli.main(["classify", str(parity_images["accurate"]), "--weights",
-                     str(synthetic_release["accurate"]), "--top", "3"]) == 0
+                     str(synthetic_release["accurate"]), "--top", "3", "--scales", "center",
+                     "--no-flips"]) == 0
     probabilities = softmax(np.load(PARITY_DIR / "accurate_seed2_221x221.npz")["fc9"][:, 0, 0])
     best = np.argsort(-probabilities)[:3]
     names = imagenet_classes.release_class_names()

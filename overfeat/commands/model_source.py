@@ -9,6 +9,7 @@ import os
 
 from overfeat.cli import UserError
 from overfeat.features import FeatureExtractor
+from overfeat.predict import Predictor
 from overfeat.weights import (
     RELEASE_FILES,
     check_release_file,
@@ -55,3 +56,12 @@ def load_extractor(args: argparse.Namespace) -> FeatureExtractor:
             raise UserError("--arch goes with --weights; a checkpoint names its architecture")
         return FeatureExtractor.from_checkpoint(args.checkpoint)
     return FeatureExtractor.from_release(release_arch(args), args.weights)
+
+
+def load_predictor(args: argparse.Namespace, **options) -> Predictor:
+    """A ``Predictor`` for ``--checkpoint`` or ``--weights`` (``options`` to its constructor)."""
+    if args.checkpoint is not None:
+        if args.arch is not None:
+            raise UserError("--arch goes with --weights; a checkpoint names its architecture")
+        return Predictor.from_checkpoint(args.checkpoint, **options)
+    return Predictor.from_release(release_arch(args), args.weights, **options)

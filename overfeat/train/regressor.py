@@ -1,0 +1,125 @@
+"""The box regressor (section 4.2): trained on the frozen layers 1-5 of a classifier, densely
+over whole images at several scales.
+
+Every output cell (fine stride by default) predicts the box of the object it sees, expressed
+in its own window's frame (``overfeat.boxes.encode_boxes_in_windows``); the loss is the
+squared l2 distance between predicted and true encoded edges, averaged over the cells that
+see at least ``min_box_coverage`` of a box (``overfeat.train.targets``). A per-class
+regressor has ``4 * C`` outputs, class-major (``[..., C, 4]``), and only the true class's four
+are trained.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from overfeat.architectures import get_architecture
+from overfeat.boxes import cell_windows_xyxy, decode_boxes_in_windows, encode_boxes_in_windows
+from overfeat.models import OverFeat
+from overfeat.train import inputs, targets
+from overfeat.train.task import apply_head_at, new_model, size_for_step, training_sizes, valid_mask
+
+
+def class_boxes(outputs: jax.Array, labels: jax.Array, per_class: bool) -> jax.Array:
+    """``outputs [B, h, w, 4 | 4C]`` -> the 4 outputs for ``labels [B, h, w]``: ``[B, h, w, 4]``."""
+    if not per_class:
+        return outputs
+    per = outputs.reshape(*outputs.shape[:-1], -1, 4)  # [B, h, w, C, 4]
+    index = jnp.clip(labels, 0, per.shape[-2] - 1)[..., None, None]
+    return jnp.take_along_axis(per, index, axis=-2)[..., 0, :]
+
+
+class RegressorTask:
+    name = "localize"
+    batch_keys = ("image", "boxes", "labels", "ignore", "valid")
+    background_class = False  # the last class is background (exported with the model)
+    best_metric = ("cell_iou50", "max")
+
+    def __init__(self, config: ml_collections.ConfigDict):
+        self.config = config
+        self.arch = get_architecture(config.arch)
+        self.stride = config.regressor.stride
+        self.sizes = training_sizes(
+            self.arch,
+            config.regressor.scales,
+            self.stride,
+            inputs.input_sizes(config, self.arch).image_size,
+        )
+        self.per_class = config.model.regressor == "per_class"
+
+    def build_model(self, config, num_classes: int) -> OverFeat:
+        return new_model(config, num_classes, regressor=config.model.regressor)
+
+    def trainable(self, config):
+        return nnx.All(nnx.Param, nnx.PathContains("regressor"))
+
+    def step_size(self, step: int) -> int:
+        return size_for_step(self.sizes, self.config.seed, step)
+
+    def eval_size(self) -> int:
+        return self.sizes[len(self.sizes) // 2]
+
+    def predict(self, model: OverFeat, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``images [B, S, S, 3]`` -> (outputs ``[B, h, w, 4 | 4C]``, windows ``[h, w, 4]``)."""
+        layer5 = jax.lax.stop_gradient(model.trunk(images))  # layers 1-5 are frozen
+        outputs = apply_head_at(model, model.regressor, layer5, self.stride)
+        windows = jnp.asarray(
+            cell_windows_xyxy(self.arch, outputs.shape[1], outputs.shape[2], self.stride),
+            jnp.float32,
+        )
+        return outputs, windows
+
+    def cell_errors(self, model: OverFeat, batch: dict):
+        """Per cell: squared l2 error ``[B, h, w]``, trained mask, predicted and true boxes."""
+        outputs, windows = self.predict(model, batch["image"])
+        trained, boxes, labels = targets.regression_targets(
+            batch["boxes"],
+            batch["labels"],
+            batch["ignore"],
+            windows,
+            self.config.regressor.min_box_coverage,
+        )
+        predicted = class_boxes(outputs, labels, self.per_class)  # [B, h, w, 4]
+        target = encode_boxes_in_windows(boxes, windows)
+        errors = jnp.sum(jnp.square(predicted - target), axis=-1)
+        return errors, trained, predicted, boxes, windows
+
+    def loss(self, model: OverFeat, batch: dict, key, size):
+        errors, trained, *_ = self.cell_errors(model, batch)
+        count = jnp.sum(trained)
+        loss = jnp.sum(jnp.where(trained, errors, 0.0)) / jnp.maximum(count, 1)
+        return loss, {"trained_cells": count.astype(jnp.float32) / errors.shape[0]}
+
+    def eval_sums(self, model: OverFeat, batch: dict, size) -> dict:
+        errors, trained, predicted, boxes, windows = self.cell_errors(model, batch)
+        trained = trained & valid_mask(batch)[:, None, None]
+        decoded = decode_boxes_in_windows(predicted, windows)
+        iou = pairwise_iou(decoded, boxes)
+        return {
+            "cells": jnp.sum(trained),
+            "loss": jnp.sum(jnp.where(trained, errors, 0.0)),
+            "iou": jnp.sum(jnp.where(trained, iou, 0.0)),
+            "iou50": jnp.sum(trained & (iou >= 0.5)),
+        }
+
+    def summarize(self, sums: dict) -> dict:
+        cells = max(float(sums["cells"]), 1.0)
+        return {
+            "loss": float(sums["loss"]) / cells,
+            "cell_mean_iou": float(sums["iou"]) / cells,
+            "cell_iou50": float(sums["iou50"]) / cells,
+            "cells": float(sums["cells"]),
+        }
+
+
+def pairwise_iou(a: jax.Array, b: jax.Array) -> jax.Array:
+    """IoU of matching boxes ``a [..., 4]``, ``b [..., 4]`` (xyxy) -> ``[...]``."""
+    width = jnp.clip(jnp.minimum(a[..., 2], b[..., 2]) - jnp.maximum(a[..., 0], b[..., 0]), 0)
+    height = jnp.clip(jnp.minimum(a[..., 3], b[..., 3]) - jnp.maximum(a[..., 1], b[..., 1]), 0)
+    intersection = width * height
+    area_a = jnp.clip(a[..., 2] - a[..., 0], 0) * jnp.clip(a[..., 3] - a[..., 1], 0)
+    area_b = jnp.clip(b[..., 2] - b[..., 0], 0) * jnp.clip(b[..., 3] - b[..., 1], 0)
+    return intersection / jnp.maximum(area_a + area_b - intersection, 1e-9)
