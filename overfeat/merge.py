@@ -27,15 +27,11 @@ Two implementations of (d)-(g) that give the same boxes, scores and assignments:
 
 * ``greedy_merge_naive``: the loop as written, every pair's score at every step (O(n^3)); the
   tests' reference.
-* ``greedy_merge``: exact and fast, by levels. (1) For ``tau <= t`` the greedy run at
-  threshold ``t`` starts with exactly the greedy run at ``tau``, so thresholds can rise in
-  levels up to ``t``. (2) At a level, boxes linked by pairs scoring ``<= tau`` form groups;
-  each group is merged as if alone, all groups at once in numpy; if no box a group's run
-  made scores ``<= tau`` with a box (original or made) of another group, no pair across
-  groups could ever have been picked, so the joint run is those runs; otherwise the clashing
-  groups are joined and run again. (3) Candidate pairs come from k-d trees (scipy):
-  ``score <= tau`` needs ``IoU >= 1 - tau``, which needs the boxes' coordinates to differ by
-  at most ``tau / (1 - tau)`` times the smaller box's longer side in sum.
+* ``greedy_merge``: exact and fast: the same loop compiled with numba, one class at a time,
+  each live box keeping its best partner (a heap gives the best pair) so that a merge
+  recomputes only the rows it can change, found through grids of box centres: ``score <= s
+  < 1`` needs ``IoU >= 1 - s``, which needs the two boxes' coordinates to differ by at most
+  ``s / (1 - s)`` times the smaller of their longer sides in sum.
 
 Baselines behind the same interface (``merge_boxes(..., method=)``): ``nms`` (torchvision's
 semantics) and ``nmm`` (SAHI's greedy non-maximum merging).
@@ -51,9 +47,8 @@ from __future__ import annotations
 import itertools
 from typing import Literal
 
+import numba
 import numpy as np
-from scipy import sparse
-from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 Weighting = Literal["count", "score"]
@@ -62,12 +57,9 @@ Method = Literal["greedy", "nms", "nmm"]
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_DISTANCE_WEIGHT = 1.0
 
-# Fast path tuning (speed only; the result does not depend on them).
-_FIRST_LEVEL = 1 / 4  # the first level, as a fraction of the threshold
-_LEVEL_GROWTH = 2.0  # each level's threshold over the previous one's
-_MAX_GROUP = 64  # largest group a level aims for (larger ones are still merged exactly)
+# Speed only; the results do not depend on them (tested).
+_BOXES_PER_CELL = 4.0  # greedy_merge: live boxes per cell of its grid of centres
 _BUCKETS_PER_OCTAVE = 1  # k-d tree buckets of box sides, in steps of 2
-_JUMP_PAIRS = 4  # go straight to the threshold when it promises at most this many pairs a box
 _PROBE_CLAIMS = 32  # NMS / NMM: boxes kept one by one before switching to k-d tree pairs
 
 
@@ -270,21 +262,787 @@ def greedy_merge_naive(
     return _finish(coords, totals, labels, alive, _roots(parent), return_assignment)
 
 
-# --- Steps (d)-(g): the fast exact merge ---------------------------------------------------
+# --- Steps (d)-(g): the compiled exact merge -----------------------------------------------
+#
+# One class at a time: boxes of different classes never merge, so the classes' runs are
+# independent and how the naive loop interleaves them changes nothing. Each live box (row)
+# keeps its best partner (lowest score <= t, ties to the lower slot); a heap of rows gives
+# the best pair. After a merge only three things can change: rows that the merged box now
+# beats (found through their catchments, below), the merged box's own row, and the rows whose
+# best partner was a parent (searched again).
+#
+# Pruning rests on one bound (NOTES.md derives it): score <= s < 1 needs IoU >= 1 - s, which
+# needs the two boxes' coordinates to differ by at most reach(s) = s / (1 - s) times the
+# smaller of their longer sides in sum; so their centres by half that (L1), and their
+# semiperimeters w + h by all of it (|dw| + |dh| is at most the coordinates' difference).
+# * Places: a grid of the live boxes' centres. A search for a row's best partner scans it in
+#   rings around the row and stops once the rings are further than the reach of the best
+#   score found so far; inside a cell boxes are sorted by semiperimeter.
+# * Catchments: a row with best score b can only be beaten by a box within reach(b) of it.
+#   Rows are filed in grids over (centre, semiperimeter) with cells as large as their
+#   catchments (sizes doubling from level to level), so the rows a new box may beat are in
+#   the 3 x 3 x 3 cells around it at each level.
+#
+# The state lives in a few flat arrays with named columns (numba counts references to every
+# array passed to a function, which dominated the time when the state was a tuple of arrays).
+
+# measures [n, 6] (float): per box
+_SIDE, _CENTRE_X, _CENTRE_Y, _SEMIPERIMETER = 0, 1, 2, 3  # longer side, centre, w + h
+_BEST, _REACH = 4, 5  # the row's best score (inf: none), its catchment's reach
+# links [n, 12] (int, -1: none): per box
+_PARTNER, _VERSION = 0, 1  # the row's best partner; bumped at each change of it
+_POINTED, _POINTED_NEXT, _POINTED_PREV = 2, 3, 4  # rows whose best partner is this box
+_MEMBER = 5  # index among the places' members (-1: moved since the last refit, or dead)
+_LISTED_NEXT, _LISTED_PREV, _LISTED_CELL = 6, 7, 8  # places' lists of moved boxes
+_CATCH_NEXT, _CATCH_PREV, _CATCH_CELL = 9, 10, 11  # catchment lists
+# members [n, 6] (float): the places' boxes, cell by cell, by semiperimeter inside a cell
+_X1, _Y1, _X2, _Y2, _MEMBER_SIDE, _MEMBER_SEMIPERIMETER = 0, 1, 2, 3, 4, 5
+# place_cells [cells + 1, 2] (int): first member of each cell; first moved box in it
+_START, _HEAD = 0, 1
+# frame [6] (float): places' origin and cell side; catchments' origin
+_PLACES_X, _PLACES_Y, _PLACES_CELL, _CATCH_X, _CATCH_Y, _CATCH_SEMIPERIMETER = 0, 1, 2, 3, 4, 5
+# tallies [6] (int)
+_NX, _NY = 0, 1  # places' cells
+_LIVE, _FITTED, _LISTED = 2, 3, 4  # live boxes; at the last refit; moved since
+_HEAP_SIZE = 5
+# levels [L, 4] (int): catchment grid levels: first cell, cells along x, y, semiperimeter
+_OFFSET, _LEVEL_NX, _LEVEL_NY, _LEVEL_NS = 0, 1, 2, 3
 
 
-class _State:
-    """Slots of the merge in progress: one per input box; merged boxes reuse their first
-    parent's slot, merged-away slots are dead."""
+@numba.njit(cache=True, inline="always")
+def _pair_score(coords, a, b, distance_weight):
+    """``match_score`` of slots ``a`` and ``b``: ``_match_elementwise``'s operations in its
+    order, so the two are bit-identical (float64, no fused multiply-add)."""
+    ax1, ay1, ax2, ay2 = coords[a, 0], coords[a, 1], coords[a, 2], coords[a, 3]
+    bx1, by1, bx2, by2 = coords[b, 0], coords[b, 1], coords[b, 2], coords[b, 3]
+    inter = max(min(ax2, bx2) - max(ax1, bx1), 0.0) * max(min(ay2, by2) - max(ay1, by1), 0.0)
+    area_a = max(ax2 - ax1, 0.0) * max(ay2 - ay1, 0.0)
+    area_b = max(bx2 - bx1, 0.0) * max(by2 - by1, 0.0)
+    union = area_a + area_b - inter
+    iou = inter / union if union > 0 else 0.0
+    dx = (ax1 + ax2) - (bx1 + bx2)
+    dy = (ay1 + ay2) - (by1 + by2)
+    enclosing_w = max(ax2, bx2) - min(ax1, bx1)
+    enclosing_h = max(ay2, by2) - min(ay1, by1)
+    diag2 = 4.0 * (enclosing_w * enclosing_w + enclosing_h * enclosing_h)
+    distance = (dx * dx + dy * dy) / diag2 if diag2 > 0 else 0.0
+    return (1.0 - iou) + distance_weight * distance
 
-    def __init__(self, coords, totals, weights, labels, distance_weight):
-        self.coords = coords  # [N, 4] float64
-        self.totals = totals  # [N] summed confidences
-        self.weights = weights  # [N] box_merge weights
-        self.labels = labels  # [N]
-        self.alive = np.ones(len(coords), bool)
-        self.parent = np.arange(len(coords))
-        self.distance_weight = distance_weight
+
+@numba.njit(cache=True, inline="always")
+def _precedes(score_a, slot_a, score_b, slot_b):
+    """The tie rule: lower score first, then lower slot."""
+    return score_a < score_b or (score_a == score_b and slot_a < slot_b)
+
+
+@numba.njit(cache=True, inline="always")
+def _padded_reach(score):
+    """``reach(score)`` for a score raised by 1e-12, then by a relative 1e-9: a computed
+    score is within ~1e-15 of the exact one, so the bound holds for every pair whose computed
+    score is ``<= score``. Infinite from ``score`` ~1 (disjoint boxes have no bound)."""
+    padded = score + 1e-12
+    if padded >= 1.0:
+        return np.inf
+    return padded / (1.0 - padded) * (1.0 + 1e-9)
+
+
+@numba.njit(cache=True, inline="always")
+def _close(coords, measures, a, b, reach, slack):
+    """Whether boxes ``a`` and ``b`` pass the bound for ``reach``: coordinates differing by at
+    most ``reach * min(longer sides)`` (plus ``slack`` for rounding) in sum."""
+    if reach == np.inf:
+        return True
+    gap = (
+        abs(coords[a, 0] - coords[b, 0])
+        + abs(coords[a, 1] - coords[b, 1])
+        + abs(coords[a, 2] - coords[b, 2])
+        + abs(coords[a, 3] - coords[b, 3])
+    )
+    return gap <= reach * min(measures[a, _SIDE], measures[b, _SIDE]) + slack
+
+
+@numba.njit(cache=True)
+def _cell_size(count, extent_x, extent_y, boxes_per_cell):
+    """The side of cells holding about ``boxes_per_cell`` of ``count`` boxes spread over
+    ``extent_x`` x ``extent_y`` (at most ``4 count + 16`` cells)."""
+    longer = max(extent_x, extent_y)
+    size = max(
+        np.sqrt(extent_x * extent_y * boxes_per_cell / count),
+        longer * boxes_per_cell / count,
+        1e-9 * max(longer, 1.0),
+    )
+    while (extent_x / size + 1) * (extent_y / size + 1) > 4 * count + 16:
+        size *= 2
+    return size
+
+
+@numba.njit(cache=True, inline="always")
+def _clamped_cell(x, y, origin_x, origin_y, size, nx, ny):
+    """Cell coordinates of a centre, clamped to the grid (a merged centre may stray from the
+    hull of the centres the grid was made for by a rounding)."""
+    gx = min(max((x - origin_x) / size, 0.0), nx - 1.0)
+    gy = min(max((y - origin_y) / size, 0.0), ny - 1.0)
+    return int(gx), int(gy)
+
+
+# --- Places: the live boxes by centre ---
+
+
+@numba.njit(cache=True)
+def _refit(coords, measures, alive, members, member_slot, place_cells, links, frame, tallies, bpc):
+    """Fit the places' cells to the live boxes (``bpc`` boxes per cell) and copy every live
+    box into ``members``: as boxes merge away, cells fitted to the first ones would leave
+    searches crossing empty cells, and more and more boxes would sit in the slower lists."""
+    n = len(alive)
+    origin_x = origin_y = np.inf
+    far_x = far_y = -np.inf
+    count = 0
+    for box in range(n):
+        if alive[box]:
+            count += 1
+            origin_x = min(origin_x, measures[box, _CENTRE_X])
+            origin_y = min(origin_y, measures[box, _CENTRE_Y])
+            far_x = max(far_x, measures[box, _CENTRE_X])
+            far_y = max(far_y, measures[box, _CENTRE_Y])
+    size = _cell_size(count, far_x - origin_x, far_y - origin_y, bpc)
+    nx, ny = int((far_x - origin_x) / size) + 1, int((far_y - origin_y) / size) + 1
+    frame[_PLACES_X], frame[_PLACES_Y], frame[_PLACES_CELL] = origin_x, origin_y, size
+    tallies[_NX], tallies[_NY] = nx, ny
+    place_cells[: nx * ny + 1, _START] = 0
+    for box in range(n):  # boxes per cell (in _LISTED_CELL, free until the lists refill)
+        links[box, _MEMBER] = -1
+        links[box, _LISTED_CELL] = -1
+        if alive[box]:
+            gx, gy = _clamped_cell(
+                measures[box, _CENTRE_X], measures[box, _CENTRE_Y], origin_x, origin_y, size,
+                nx, ny,
+            )  # fmt: skip
+            links[box, _LISTED_CELL] = gx * ny + gy
+            place_cells[gx * ny + gy + 1, _START] += 1
+    for c in range(nx * ny):
+        place_cells[c + 1, _START] += place_cells[c, _START]
+    place_cells[: nx * ny, _HEAD] = 0  # members filled so far, per cell
+    for box in range(n):
+        cell = links[box, _LISTED_CELL]
+        if cell < 0:
+            continue
+        links[box, _LISTED_CELL] = -1
+        # insertion by semiperimeter (a cell holds a few boxes), stable: slot order on ties
+        semiperimeter = (coords[box, 2] - coords[box, 0]) + (coords[box, 3] - coords[box, 1])
+        first = place_cells[cell, _START]
+        m = first + place_cells[cell, _HEAD]
+        place_cells[cell, _HEAD] += 1
+        while m > first and members[m - 1, _MEMBER_SEMIPERIMETER] > semiperimeter:
+            members[m] = members[m - 1]
+            member_slot[m] = member_slot[m - 1]
+            links[member_slot[m], _MEMBER] = m
+            m -= 1
+        members[m, _X1], members[m, _Y1] = coords[box, 0], coords[box, 1]
+        members[m, _X2], members[m, _Y2] = coords[box, 2], coords[box, 3]
+        members[m, _MEMBER_SIDE] = measures[box, _SIDE]
+        members[m, _MEMBER_SEMIPERIMETER] = semiperimeter
+        member_slot[m] = box
+        links[box, _MEMBER] = m
+    place_cells[: nx * ny, _HEAD] = -1
+    tallies[_FITTED] = tallies[_LIVE] = count
+    tallies[_LISTED] = 0
+
+
+@numba.njit(cache=True)
+def _unplace(members, member_slot, place_cells, links, tallies, box):
+    """Take ``box`` out of the places (it died, or is about to move)."""
+    m = links[box, _MEMBER]
+    if m >= 0:
+        member_slot[m] = -1
+        members[m, _X1] = np.inf  # fails every bound test without a branch
+        links[box, _MEMBER] = -1
+    elif links[box, _LISTED_CELL] >= 0:
+        before, after = links[box, _LISTED_PREV], links[box, _LISTED_NEXT]
+        if before >= 0:
+            links[before, _LISTED_NEXT] = after
+        else:
+            place_cells[links[box, _LISTED_CELL], _HEAD] = after
+        if after >= 0:
+            links[after, _LISTED_PREV] = before
+        links[box, _LISTED_CELL] = -1
+        tallies[_LISTED] -= 1
+
+
+@numba.njit(cache=True)
+def _place_moved(measures, place_cells, links, frame, tallies, box):
+    """Put ``box`` (just moved) in its cell's list."""
+    gx, gy = _clamped_cell(
+        measures[box, _CENTRE_X],
+        measures[box, _CENTRE_Y],
+        frame[_PLACES_X],
+        frame[_PLACES_Y],
+        frame[_PLACES_CELL],
+        tallies[_NX],
+        tallies[_NY],
+    )
+    cell = gx * tallies[_NY] + gy
+    first = place_cells[cell, _HEAD]
+    links[box, _LISTED_NEXT] = first
+    links[box, _LISTED_PREV] = -1
+    if first >= 0:
+        links[first, _LISTED_PREV] = box
+    place_cells[cell, _HEAD] = box
+    links[box, _LISTED_CELL] = cell
+    tallies[_LISTED] += 1
+
+
+@numba.njit(cache=True, inline="always")
+def _first_at_least(members, low, high, semiperimeter):
+    """The first member in ``low:high`` (one cell) whose semiperimeter is ``>= semiperimeter``."""
+    while low < high:
+        middle = (low + high) // 2
+        if members[middle, _MEMBER_SEMIPERIMETER] < semiperimeter:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@numba.njit(cache=True)
+def _search(
+    coords, measures, members, member_slot, place_cells, links, frame, tallies, row, threshold,
+    dw, slack, best, partner,
+):  # fmt: skip
+    """The best partner of ``row`` (``(score, slot)``; -1: none ``<= threshold``) among the
+    live boxes, given a candidate ``(best, partner)`` already known (-1: none).
+
+    Rings of cells around the row, skipping cells (and stopping at rings) further than the
+    reach of the best score so far, and inside a cell the boxes whose semiperimeter differs by
+    more than it allows.
+    """
+    reach = _padded_reach(best if partner >= 0 else threshold)
+    x, y = measures[row, _CENTRE_X], measures[row, _CENTRE_Y]
+    side = measures[row, _SIDE]
+    origin_x, origin_y, size = frame[_PLACES_X], frame[_PLACES_Y], frame[_PLACES_CELL]
+    nx, ny = tallies[_NX], tallies[_NY]
+    gx0, gy0 = _clamped_cell(x, y, origin_x, origin_y, size, nx, ny)
+    x1, y1, x2, y2 = coords[row, 0], coords[row, 1], coords[row, 2], coords[row, 3]
+    semiperimeter = (x2 - x1) + (y2 - y1)
+    for k in range(max(gx0, nx - 1 - gx0, gy0, ny - 1 - gy0) + 1):
+        if (k - 1) * size > 0.5 * reach * side + slack:
+            break
+        for gx in range(max(gx0 - k, 0), min(gx0 + k, nx - 1) + 1):
+            dx = 0.0  # from the centre to the cell (the outermost cells reach on forever)
+            if 0 < gx < gx0:
+                dx = x - (origin_x + (gx + 1) * size)
+            elif gx0 < gx < nx - 1:
+                dx = (origin_x + gx * size) - x
+            step = 1 if gx == gx0 - k or gx == gx0 + k else 2 * k
+            for gy in range(gy0 - k, gy0 + k + 1, max(step, 1)):
+                if not 0 <= gy < ny:
+                    continue
+                dy = 0.0
+                if 0 < gy < gy0:
+                    dy = y - (origin_y + (gy + 1) * size)
+                elif gy0 < gy < ny - 1:
+                    dy = (origin_y + gy * size) - y
+                if max(dx, 0.0) + max(dy, 0.0) > 0.5 * reach * side + slack:
+                    continue
+                cell = gx * ny + gy
+                low, high = place_cells[cell, _START], place_cells[cell + 1, _START]
+                if reach < np.inf:
+                    low = _first_at_least(members, low, high, semiperimeter - reach * side - slack)
+                for m in range(low, high):
+                    if members[m, _MEMBER_SEMIPERIMETER] > semiperimeter + reach * side + slack:
+                        break
+                    gap = (
+                        abs(members[m, _X1] - x1)
+                        + abs(members[m, _Y1] - y1)
+                        + abs(members[m, _X2] - x2)
+                        + abs(members[m, _Y2] - y2)
+                    )
+                    if gap <= reach * min(side, members[m, _MEMBER_SIDE]) + slack or (
+                        reach == np.inf
+                    ):
+                        other = member_slot[m]
+                        if other >= 0 and other != row:
+                            score = _pair_score(coords, row, other, dw)
+                            if score <= threshold and _precedes(score, other, best, partner):
+                                best, partner = score, other
+                                reach = _padded_reach(score)
+                other = place_cells[cell, _HEAD]
+                while other >= 0:
+                    if other != row and _close(coords, measures, row, other, reach, slack):
+                        score = _pair_score(coords, row, other, dw)
+                        if score <= threshold and _precedes(score, other, best, partner):
+                            best, partner = score, other
+                            reach = _padded_reach(score)
+                    other = links[other, _LISTED_NEXT]
+    return best, partner
+
+
+# --- Catchments: the rows by the region a box must be in to beat them ---
+
+
+@numba.njit(cache=True, inline="always")
+def _catchment_cells(extent_x, extent_y, extent_s, size):
+    """Cells along x, y and semiperimeter of a catchment level with cells ``size`` wide in
+    centre and ``2 size`` in semiperimeter (the two radii of a catchment)."""
+    return int(extent_x / size) + 1, int(extent_y / size) + 1, int(extent_s / (2 * size)) + 1
+
+
+@numba.njit(cache=True)
+def _make_levels(measures):
+    """Catchment grid levels over these boxes: the finest with at most ``4n + 16`` cells,
+    then doubling until one cell covers all. Returns ``(levels [L, 4], sizes [L], origin x,
+    y, semiperimeter)``."""
+    n = len(measures)
+    low_x, low_y = measures[:, _CENTRE_X].min(), measures[:, _CENTRE_Y].min()
+    low_s = measures[:, _SEMIPERIMETER].min()
+    extent_x = measures[:, _CENTRE_X].max() - low_x
+    extent_y = measures[:, _CENTRE_Y].max() - low_y
+    extent_s = measures[:, _SEMIPERIMETER].max() - low_s
+    size = 1e-9 * max(extent_x, extent_y, extent_s, 1.0)
+    while (extent_x / size + 1) * (extent_y / size + 1) * (extent_s / (2 * size) + 1) > 4 * n + 16:
+        size *= 2  # (counted in floats: cell counts of the first sizes overflow int64)
+    nx, ny, ns = _catchment_cells(extent_x, extent_y, extent_s, size)
+    sizes = [size]
+    while nx * ny * ns > 1:
+        size *= 2
+        sizes.append(size)
+        nx, ny, ns = _catchment_cells(extent_x, extent_y, extent_s, size)
+    levels = np.zeros((len(sizes), 4), np.int64)
+    offset = 0
+    for level in range(len(sizes)):
+        nx, ny, ns = _catchment_cells(extent_x, extent_y, extent_s, sizes[level])
+        levels[level, _OFFSET] = offset
+        levels[level, _LEVEL_NX], levels[level, _LEVEL_NY], levels[level, _LEVEL_NS] = nx, ny, ns
+        offset += nx * ny * ns
+    return levels, np.array(sizes), low_x, low_y, low_s
+
+
+@numba.njit(cache=True, inline="always")
+def _catchment_cell(measures, levels, level_size, frame, box, level):
+    """Cell coordinates of ``box`` at a catchment ``level`` (clamped)."""
+    size = level_size[level]
+    gx, gy = _clamped_cell(
+        measures[box, _CENTRE_X],
+        measures[box, _CENTRE_Y],
+        frame[_CATCH_X],
+        frame[_CATCH_Y],
+        size,
+        levels[level, _LEVEL_NX],
+        levels[level, _LEVEL_NY],
+    )
+    gs = (measures[box, _SEMIPERIMETER] - frame[_CATCH_SEMIPERIMETER]) / (2 * size)
+    return gx, gy, int(min(max(gs, 0.0), levels[level, _LEVEL_NS] - 1.0))
+
+
+@numba.njit(cache=True)
+def _file(measures, links, catch_head, levels, level_size, frame, row, slack):
+    """File ``row`` at the first level whose cells are at least as large as its catchment
+    (centres within ``reach * side / 2``, semiperimeters within ``reach * side``; the last
+    level is one cell)."""
+    reach = measures[row, _REACH]
+    radius = 0.5 * reach * measures[row, _SIDE] + slack if reach < np.inf else np.inf
+    level = 0
+    while level < len(level_size) - 1 and level_size[level] < 1.001 * radius:
+        level += 1
+    gx, gy, gs = _catchment_cell(measures, levels, level_size, frame, row, level)
+    ny, ns = levels[level, _LEVEL_NY], levels[level, _LEVEL_NS]
+    cell = levels[level, _OFFSET] + (gx * ny + gy) * ns + gs
+    first = catch_head[cell]
+    links[row, _CATCH_NEXT] = first
+    links[row, _CATCH_PREV] = -1
+    if first >= 0:
+        links[first, _CATCH_PREV] = row
+    catch_head[cell] = row
+    links[row, _CATCH_CELL] = cell
+
+
+@numba.njit(cache=True, inline="always")
+def _unfile(links, catch_head, row):
+    """Take ``row`` out of its catchment list (if filed)."""
+    cell = links[row, _CATCH_CELL]
+    if cell < 0:
+        return
+    before, after = links[row, _CATCH_PREV], links[row, _CATCH_NEXT]
+    if before >= 0:
+        links[before, _CATCH_NEXT] = after
+    else:
+        catch_head[cell] = after
+    if after >= 0:
+        links[after, _CATCH_PREV] = before
+    links[row, _CATCH_CELL] = -1
+
+
+@numba.njit(cache=True)
+def _catchments_holding(
+    coords, measures, links, catch_head, levels, level_size, frame, box, slack, found
+):
+    """Fill ``found`` with the rows whose catchment may hold ``box`` (the 3 x 3 x 3 cells
+    around it at every level); returns how many."""
+    count = 0
+    for level in range(len(level_size)):
+        nx, ny, ns = levels[level, _LEVEL_NX], levels[level, _LEVEL_NY], levels[level, _LEVEL_NS]
+        gx0, gy0, gs0 = _catchment_cell(measures, levels, level_size, frame, box, level)
+        for gx in range(max(gx0 - 1, 0), min(gx0 + 1, nx - 1) + 1):
+            for gy in range(max(gy0 - 1, 0), min(gy0 + 1, ny - 1) + 1):
+                for gs in range(max(gs0 - 1, 0), min(gs0 + 1, ns - 1) + 1):
+                    row = catch_head[levels[level, _OFFSET] + (gx * ny + gy) * ns + gs]
+                    while row >= 0:
+                        if row != box and _close(
+                            coords, measures, box, row, measures[row, _REACH], slack
+                        ):
+                            found[count] = row
+                            count += 1
+                        row = links[row, _CATCH_NEXT]
+    return count
+
+
+# --- The heap of rows, and the lists of rows pointing at each box ---
+
+
+@numba.njit(cache=True)
+def _sift_down(keys, entries, size, at):
+    """``keys [capacity]``, ``entries [capacity, 2]`` (slot, the row's version when pushed),
+    ordered by ``(key, slot)`` (``_precedes``)."""
+    while True:
+        smallest, left = at, 2 * at + 1
+        for child in (left, left + 1):
+            if child < size and _precedes(
+                keys[child], entries[child, 0], keys[smallest], entries[smallest, 0]
+            ):
+                smallest = child
+        if smallest == at:
+            return
+        keys[at], keys[smallest] = keys[smallest], keys[at]
+        for c in range(2):
+            entries[at, c], entries[smallest, c] = entries[smallest, c], entries[at, c]
+        at = smallest
+
+
+@numba.njit(cache=True)
+def _push(keys, entries, tallies, alive, links, key, row):
+    """Push ``row`` with ``key`` and its version. A full heap first drops its stale entries
+    (at most one entry per live row is current, and the capacity is ``2n + 8``)."""
+    size = tallies[_HEAP_SIZE]
+    if size == len(keys):
+        kept = 0
+        for e in range(size):
+            if alive[entries[e, 0]] and entries[e, 1] == links[entries[e, 0], _VERSION]:
+                keys[kept], entries[kept, 0], entries[kept, 1] = (
+                    keys[e],
+                    entries[e, 0],
+                    entries[e, 1],
+                )
+                kept += 1
+        size = kept
+        for at in range(size // 2 - 1, -1, -1):
+            _sift_down(keys, entries, size, at)
+    at = size
+    keys[at], entries[at, 0], entries[at, 1] = key, row, links[row, _VERSION]
+    while at > 0:
+        up = (at - 1) // 2
+        if not _precedes(keys[at], entries[at, 0], keys[up], entries[up, 0]):
+            break
+        keys[at], keys[up] = keys[up], keys[at]
+        for c in range(2):
+            entries[at, c], entries[up, c] = entries[up, c], entries[at, c]
+        at = up
+    tallies[_HEAP_SIZE] = size + 1
+
+
+@numba.njit(cache=True)
+def _pop(keys, entries, tallies, alive, links):
+    """The row of the first current entry, or -1 when none is left."""
+    while tallies[_HEAP_SIZE] > 0:
+        row, stamp = entries[0, 0], entries[0, 1]
+        size = tallies[_HEAP_SIZE] - 1
+        keys[0], entries[0, 0], entries[0, 1] = keys[size], entries[size, 0], entries[size, 1]
+        tallies[_HEAP_SIZE] = size
+        _sift_down(keys, entries, size, 0)
+        if alive[row] and stamp == links[row, _VERSION]:
+            return row
+    return -1
+
+
+@numba.njit(cache=True, inline="always")
+def _point(links, row, target):
+    """Point ``row`` at ``target``, its best partner."""
+    first = links[target, _POINTED]
+    links[row, _PARTNER] = target
+    links[row, _POINTED_NEXT] = first
+    links[row, _POINTED_PREV] = -1
+    if first >= 0:
+        links[first, _POINTED_PREV] = row
+    links[target, _POINTED] = row
+
+
+@numba.njit(cache=True, inline="always")
+def _unpoint(links, row):
+    """Take ``row`` out of its best partner's list; it points nowhere (its version is
+    unchanged: the caller gives it a new best before the heap is read again)."""
+    target = links[row, _PARTNER]
+    if target < 0:
+        return
+    before, after = links[row, _POINTED_PREV], links[row, _POINTED_NEXT]
+    if before >= 0:
+        links[before, _POINTED_NEXT] = after
+    else:
+        links[target, _POINTED] = after
+    if after >= 0:
+        links[after, _POINTED_PREV] = before
+    links[row, _POINTED_NEXT] = links[row, _POINTED_PREV] = links[row, _PARTNER] = -1
+
+
+@numba.njit(cache=True)
+def _set_best(
+    measures, links, alive, keys, entries, tallies, catch_head, levels, level_size, frame, row,
+    score, target, threshold, slack,
+):  # fmt: skip
+    """Give ``row`` its best ``(score, target)`` (``target`` -1: none): point it, push it,
+    and file it under its new catchment."""
+    _unpoint(links, row)
+    measures[row, _BEST] = score
+    links[row, _VERSION] += 1
+    if target >= 0:
+        _point(links, row, target)
+        _push(keys, entries, tallies, alive, links, score, row)
+    measures[row, _REACH] = _padded_reach(score if target >= 0 else threshold)
+    _unfile(links, catch_head, row)
+    _file(measures, links, catch_head, levels, level_size, frame, row, slack)
+
+
+# --- The merge ---
+
+
+@numba.njit(cache=True)
+def _merge_step(
+    coords, weights, totals, measures, links, alive, parent, members, member_slot, place_cells,
+    keys, entries, catch_head, levels, level_size, frame, tallies, stale, pending, found, i,
+    threshold, dw, slack, bpc,
+):  # fmt: skip
+    """Merge row ``i`` with its best partner ``j`` into slot ``i`` (box_merge, summed
+    confidences), then bring every row up to date."""
+    j = links[i, _PARTNER]
+    wi, wj = weights[i], weights[j]
+    for k in range(4):
+        coords[i, k] = (wi * coords[i, k] + wj * coords[j, k]) / (wi + wj)
+    weights[i] = wi + wj
+    totals[i] += totals[j]
+    alive[j] = False
+    parent[j] = i
+    tallies[_LIVE] -= 1
+    for box in (i, j):
+        _unpoint(links, box)
+        _unplace(members, member_slot, place_cells, links, tallies, box)
+    _unfile(links, catch_head, j)
+    measures[i, _SIDE] = max(coords[i, 2] - coords[i, 0], coords[i, 3] - coords[i, 1], 0.0)
+    measures[i, _CENTRE_X] = 0.5 * (coords[i, 0] + coords[i, 2])
+    measures[i, _CENTRE_Y] = 0.5 * (coords[i, 1] + coords[i, 3])
+    measures[i, _SEMIPERIMETER] = (coords[i, 2] - coords[i, 0]) + (coords[i, 3] - coords[i, 1])
+    _place_moved(measures, place_cells, links, frame, tallies, i)
+    # Rows whose best was i or j: only worse now unless the new i beats it; their best and
+    # catchment keep the old value meanwhile.
+    waiting = 0
+    for target in (i, j):
+        while links[target, _POINTED] >= 0:
+            row = links[target, _POINTED]
+            _unpoint(links, row)
+            pending[waiting] = row
+            waiting += 1
+            stale[row] = True
+
+    # Rows the new i beats (they hold it in their catchment), then its own best.
+    best_i, partner_i = np.inf, -1
+    count = _catchments_holding(
+        coords, measures, links, catch_head, levels, level_size, frame, i, slack, found
+    )
+    for k in range(count):
+        row = found[k]
+        score = _pair_score(coords, i, row, dw)
+        if score > threshold:
+            continue
+        if _precedes(score, row, best_i, partner_i):
+            best_i, partner_i = score, row
+        if stale[row]:
+            # its old best was i or j, the lowest slots at that score (and j > i): no worse
+            # now means i is its best
+            if score > measures[row, _BEST]:
+                continue
+            stale[row] = False
+        elif not _precedes(score, i, measures[row, _BEST], links[row, _PARTNER]):
+            continue
+        _set_best(
+            measures, links, alive, keys, entries, tallies, catch_head, levels, level_size,
+            frame, row, score, i, threshold, slack,
+        )  # fmt: skip
+    best_i, partner_i = _search(
+        coords, measures, members, member_slot, place_cells, links, frame, tallies, i,
+        threshold, dw, slack, best_i, partner_i,
+    )  # fmt: skip
+    _set_best(
+        measures, links, alive, keys, entries, tallies, catch_head, levels, level_size, frame,
+        i, best_i, partner_i, threshold, slack,
+    )  # fmt: skip
+    for w in range(waiting):
+        row = pending[w]
+        if not stale[row]:
+            continue
+        stale[row] = False
+        # it was near i or j, so i is a good first candidate to prune the search with
+        score, target = _pair_score(coords, row, i, dw), i
+        if score > threshold:
+            score, target = np.inf, -1
+        score, target = _search(
+            coords, measures, members, member_slot, place_cells, links, frame, tallies, row,
+            threshold, dw, slack, score, target,
+        )  # fmt: skip
+        _set_best(
+            measures, links, alive, keys, entries, tallies, catch_head, levels, level_size,
+            frame, row, score, target, threshold, slack,
+        )  # fmt: skip
+    # refit once the members left behind (dead or moved) and the moved boxes, which the lists
+    # hold, reach half the live boxes
+    left_behind = tallies[_FITTED] - tallies[_LIVE] + tallies[_LISTED]
+    if 2 * (left_behind + tallies[_LISTED]) > tallies[_LIVE]:
+        _refit(
+            coords, measures, alive, members, member_slot, place_cells, links, frame, tallies, bpc
+        )
+
+
+@numba.njit(cache=True)
+def _merge_class(coords, totals, weights, threshold, dw, bpc):
+    """The greedy merge of one class's boxes (slot order), in place on ``coords [n, 4]``,
+    ``totals [n]``, ``weights [n]``; returns ``alive [n]`` and ``parent [n]`` (the slot each
+    merged-away slot joined). ``bpc``: boxes per grid cell (speed only)."""
+    n = coords.shape[0]
+    alive = np.ones(n, np.bool_)
+    parent = np.arange(n)
+    if n < 2:
+        return alive, parent
+    slack = 1e-9 * (1.0 + np.abs(coords).max())
+    measures = np.empty((n, 6))
+    for box in range(n):
+        measures[box, _SIDE] = max(
+            coords[box, 2] - coords[box, 0], coords[box, 3] - coords[box, 1], 0.0
+        )
+        measures[box, _CENTRE_X] = 0.5 * (coords[box, 0] + coords[box, 2])
+        measures[box, _CENTRE_Y] = 0.5 * (coords[box, 1] + coords[box, 3])
+        measures[box, _SEMIPERIMETER] = (coords[box, 2] - coords[box, 0]) + (
+            coords[box, 3] - coords[box, 1]
+        )
+    measures[:, _BEST] = np.inf
+    links = np.full((n, 12), -1, np.int64)
+    links[:, _VERSION] = 0
+    members, member_slot = np.empty((n, 6)), np.full(n, -1, np.int64)
+    place_cells = np.empty((4 * n + 17, 2), np.int64)  # _cell_size's limit, plus one
+    frame, tallies = np.zeros(6), np.zeros(6, np.int64)
+    tallies[_LIVE] = n
+    _refit(coords, measures, alive, members, member_slot, place_cells, links, frame, tallies, bpc)
+    levels, level_size, frame[_CATCH_X], frame[_CATCH_Y], frame[_CATCH_SEMIPERIMETER] = (
+        _make_levels(measures)
+    )
+    catch_head = np.full(levels[len(levels) - 1, _OFFSET] + 1, -1, np.int64)  # last: one cell
+    keys, entries = np.empty(2 * n + 8), np.empty((2 * n + 8, 2), np.int64)
+    for row in range(n):
+        best, partner = _search(
+            coords, measures, members, member_slot, place_cells, links, frame, tallies, row,
+            threshold, dw, slack, np.inf, -1,
+        )  # fmt: skip
+        _set_best(
+            measures, links, alive, keys, entries, tallies, catch_head, levels, level_size,
+            frame, row, best, partner, threshold, slack,
+        )  # fmt: skip
+
+    stale, pending, found = np.zeros(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.int64)
+    while True:
+        # The first current entry has the lowest score and, of the rows reaching it, the
+        # lowest slot; its partner is the lowest slot it pairs with at that score, and higher
+        # than it (a lower one would have come first with its own row): the naive loop's pair.
+        i = _pop(keys, entries, tallies, alive, links)
+        if i < 0:
+            return alive, parent
+        _merge_step(
+            coords, weights, totals, measures, links, alive, parent, members, member_slot,
+            place_cells, keys, entries, catch_head, levels, level_size, frame, tallies, stale,
+            pending, found, i, threshold, dw, slack, bpc,
+        )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def _merge_classes(coords, totals, weights, starts, threshold, distance_weight, bpc):
+    """``_merge_class`` on each class's rows ``starts[c]:starts[c + 1]`` (rows sorted by
+    class, slot order inside); returns ``alive [N]`` and ``parent [N]`` in these rows."""
+    alive = np.ones(coords.shape[0], np.bool_)
+    parent = np.arange(coords.shape[0])
+    for c in range(len(starts) - 1):
+        start, stop = starts[c], starts[c + 1]
+        class_alive, class_parent = _merge_class(
+            coords[start:stop],
+            totals[start:stop],
+            weights[start:stop],
+            threshold,
+            distance_weight,
+            bpc,
+        )
+        alive[start:stop] = class_alive
+        parent[start:stop] = class_parent + start
+    return alive, parent
+
+
+def greedy_merge(
+    boxes,
+    scores,
+    labels,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    distance_weight: float = DEFAULT_DISTANCE_WEIGHT,
+    weighting: Weighting = "count",
+    return_assignment: bool = False,
+):
+    """Section 4.3 (d)-(g): merge the best-matching pair of same-class boxes until none
+    scores ``<= threshold``.
+
+    Args:
+      boxes: ``[N, 4]`` xyxy pixels of the original image (all scales and flips together).
+      scores: ``[N]`` each box's class confidence (the classifier's output at its cell).
+      labels: ``[N]`` int class of each box.
+      threshold: the paper's ``t``: pairs with ``match_score <= threshold`` merge.
+      distance_weight: weight of the centre-distance term in ``match_score_xyxy``.
+      weighting: ``"count"``: a merged box is the plain mean of its member boxes (the paper);
+        ``"score"``: the mean weighted by their confidences.
+      return_assignment: also return ``[N]`` the output row each input box ended in.
+
+    Returns ``(boxes [K, 4] float32, scores [K] float32, labels [K] int32[, assignment])``,
+    by descending score; a merged box's score is the sum of its members' confidences.
+
+    Equal to ``greedy_merge_naive`` (same boxes, scores and assignment), in compiled code:
+    numba compiles it at the first call on a machine (~15 s) and caches it on disk. Thresholds
+    ``>= 1`` (merging disjoint boxes) are allowed, but no geometric bound prunes the pairs
+    scoring 1 or more.
+    """
+    coords, totals, labels = _prepare(boxes, scores, labels)
+    _check_threshold(threshold, distance_weight)
+    weights = _merge_weights(totals, weighting)
+    order = np.argsort(labels, kind="stable")  # by class, slot order inside
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(labels[order])) + 1, [len(order)]])
+    sorted_coords = np.ascontiguousarray(coords[order])
+    sorted_totals, sorted_weights = totals[order], weights[order]
+    alive, parent = _merge_classes(
+        sorted_coords,
+        sorted_totals,
+        sorted_weights,
+        starts.astype(np.int64),
+        float(threshold),
+        float(distance_weight),
+        _BOXES_PER_CELL,
+    )
+    coords[order], totals[order] = sorted_coords, sorted_totals
+    slot_alive = np.empty_like(alive)
+    slot_alive[order] = alive
+    slot_parent = np.empty_like(parent)
+    slot_parent[order] = order[parent]
+    return _finish(coords, totals, labels, slot_alive, _roots(slot_parent), return_assignment)
+
+
+# --- Baselines: non-maximum suppression and merging ----------------------------------------
 
 
 def _max_side(coords):
@@ -321,54 +1079,15 @@ def _within_reach(points_a, side_a, points_b, side_b, i, j, reach: float):
     return i[close], j[close]
 
 
-class _BucketTrees:
-    """k-d trees over a set of boxes (``points [n, 5]``, ``side [n]``), one per side bucket
-    and per suffix of buckets, built when first needed and reused across queries."""
-
-    def __init__(self, points, side):
-        self.points, self.side = points, side
-        self.bucket = _buckets(side)
-        self._trees: dict[tuple[str, int], tuple[cKDTree | None, np.ndarray]] = {}
-
-    def _tree(self, kind: str, k: int):
-        if (kind, k) not in self._trees:
-            index = np.flatnonzero(self.bucket == k if kind == "==" else self.bucket >= k)
-            tree = cKDTree(self.points[index]) if len(index) else None
-            self._trees[(kind, k)] = (tree, index)
-        return self._trees[(kind, k)]
-
-    def close_pairs(self, points_a, side_a, reach: float, span: float):
-        """Index pairs ``(i, j)`` of same-class boxes ``a[i]`` and ``self[j]`` whose
-        coordinates differ in all by at most ``reach * min(side_a[i], self.side[j])`` (L1): a
-        superset of the pairs that can score ``<= tau``.
-
-        The radius depends on the smaller box, so each bucket of sides is queried with its
-        own radius against the buckets of larger boxes: one radius, set by the largest box,
-        would return whole clusters of small ones.
-        """
-        found_a, found_b = [np.zeros(0, int)], [np.zeros(0, int)]
-        bucket_a = _buckets(side_a)
-        for k in np.unique(np.concatenate([bucket_a, self.bucket])):
-            radius = _bucket_radius(k, reach, span)
-            for index_a, kind in ((bucket_a == k, ">="), (bucket_a > k, "==")):
-                index_a = np.flatnonzero(index_a)
-                if len(index_a) == 0:
-                    continue
-                tree, index_b = self._tree(kind, k)
-                if tree is None:
-                    continue
-                close = cKDTree(points_a[index_a]).sparse_distance_matrix(
-                    tree, radius, p=1, output_type="ndarray"
-                )
-                found_a.append(index_a[close["i"]])
-                found_b.append(index_b[close["j"]])
-        i, j = np.concatenate(found_a), np.concatenate(found_b)
-        return _within_reach(points_a, side_a, self.points, self.side, i, j, reach)
-
-
 def _close_pairs_within(points, side, reach: float, span: float):
-    """``_BucketTrees.close_pairs`` of a set with itself, each pair once as ``(i, j)``,
-    ``i < j``."""
+    """Index pairs ``(i, j)``, ``i < j``, of same-class boxes whose coordinates differ in all by
+    at most ``reach * min(side[i], side[j])`` (L1): a superset of the pairs with IoU at least
+    ``u`` for ``reach = _reach(1 - u)``. ``points [n, 5]`` from ``_with_class``.
+
+    Boxes are bucketed by side; each bucket is queried with its own radius against itself and
+    the buckets of larger boxes: one radius, set by the largest box, would return whole
+    clusters of small ones.
+    """
     found_a, found_b = [np.zeros(0, int)], [np.zeros(0, int)]
     bucket = _buckets(side)
     for k in np.unique(bucket):
@@ -387,281 +1106,6 @@ def _close_pairs_within(points, side, reach: float, span: float):
     i, j = np.concatenate(found_a), np.concatenate(found_b)
     i, j = np.minimum(i, j), np.maximum(i, j)
     return _within_reach(points, side, points, side, i, j, reach)
-
-
-class _Level:
-    """The alive boxes at the start of one level, in slot order."""
-
-    def __init__(self, state: _State):
-        self.slots = np.flatnonzero(state.alive)  # [n]
-        self.coords = state.coords[self.slots]  # [n, 4]
-        self.labels = state.labels[self.slots]
-        self.max_side = _max_side(self.coords)  # [n]
-        self.span = float(np.ptp(self.coords)) + 1.0
-        _, self.label_rank = np.unique(self.labels, return_inverse=True)
-        self.points = _with_class(self.coords, self.label_rank, self.span)  # [n, 5]
-        self.trees = _BucketTrees(self.points, self.max_side)
-
-    def edges(self, tau: float, distance_weight: float):
-        """Every same-class pair ``a < b`` (level indices) with score ``<= tau``, and scores."""
-        a, b = _close_pairs_within(self.points, self.max_side, _reach(tau), self.span)
-        scores = _match_elementwise(self.coords[a], self.coords[b], distance_weight)
-        within = scores <= tau
-        return a[within], b[within], scores[within]
-
-
-def _components(n: int, a, b) -> np.ndarray:
-    graph = sparse.coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n))
-    return csgraph.connected_components(graph, directed=False)[1]
-
-
-def _limit_group_size(n: int, a, b, scores, tau: float):
-    """The largest level ``<= tau`` at which no group (boxes connected by pairs scoring at or
-    below it) exceeds ``_MAX_GROUP`` boxes, with those pairs: a binary search over the sorted
-    pair scores, equal scores kept together. The lowest score if even its groups are larger.
-    """
-
-    def fits(count: int) -> bool:
-        return np.bincount(_components(n, a[:count], b[:count])).max() <= _MAX_GROUP
-
-    if len(a) == 0 or fits(len(a)):
-        return tau, a, b
-    order = np.argsort(scores, kind="stable")
-    a, b, scores = a[order], b[order], scores[order]
-    ends = np.append(np.flatnonzero(np.diff(scores)) + 1, len(scores))  # tie-closed prefixes
-    low, high = 0, len(ends) - 1  # ends[high] does not fit
-    if fits(ends[low]):
-        while high - low > 1:
-            middle = (low + high) // 2
-            low, high = (middle, high) if fits(ends[middle]) else (low, middle)
-    keep = ends[low]
-    return float(scores[keep - 1]), a[:keep], b[:keep]
-
-
-class _GroupRuns:
-    """The greedy merge at threshold ``tau`` inside groups of slots, each run as if its group
-    were alone, all groups at once in numpy; nothing is written to the state until
-    ``commit``.
-
-    ``members [G, P]``: each group's slots in increasing order, padded with -1. Keeps each
-    row's best score and partner and, after a merge, recomputes only the rows it can change.
-    ``produced [M, 4]`` / ``produced_group [M]``: every box a merge made, for the check that
-    the groups really are independent.
-    """
-
-    def __init__(self, state: _State, members: np.ndarray, group_ids: np.ndarray, tau: float):
-        self.members = members
-        self.group_ids = group_ids  # [G]
-        self.valid = members >= 0  # [G, P]
-        self.slots = np.where(self.valid, members, 0)
-        self.coords = state.coords[self.slots]  # [G, P, 4]
-        self.weights = state.weights[self.slots]  # [G, P]
-        self.totals = state.totals[self.slots]
-        merged_from, merged_into, produced, produced_group = [], [], [], []
-        count, size = members.shape
-        dw = state.distance_weight
-        coords, weights, totals, valid = self.coords, self.weights, self.totals, self.valid
-        scores = _match_elementwise(coords[:, :, None], coords[:, None, :], dw)  # [G, P, P]
-        scores[~(valid[:, :, None] & valid[:, None, :]) | np.eye(size, dtype=bool)] = np.inf
-        best = scores.min(axis=2)  # [G, P]
-        partner = scores.argmin(axis=2)
-        active = np.ones(count, bool)
-        while True:
-            first = best.argmin(axis=1)  # [G]: the lowest slot in a best pair (the tie rule)
-            active &= best[np.arange(count), first] <= tau
-            g = np.flatnonzero(active)
-            if len(g) == 0:
-                break
-            i = first[g]
-            j = partner[g, i]  # > i by the tie rule
-            coords[g, i] = box_merge_xyxy(coords[g, i], weights[g, i], coords[g, j], weights[g, j])
-            weights[g, i] += weights[g, j]
-            totals[g, i] += totals[g, j]
-            valid[g, j] = False
-            merged_from.append(self.slots[g, j])
-            merged_into.append(self.slots[g, i])
-            produced.append(coords[g, i])
-            produced_group.append(group_ids[g])
-            row = _match_elementwise(coords[g, i][:, None, :], coords[g], dw)  # [g, P]
-            row[~valid[g]] = np.inf
-            row[np.arange(len(g)), i] = np.inf
-            scores[g, i, :] = row
-            scores[g, :, i] = row
-            scores[g, j, :] = np.inf
-            scores[g, :, j] = np.inf
-            stale = (partner[g] == i[:, None]) | (partner[g] == j[:, None]) | (row <= best[g])
-            stale[np.arange(len(g)), i] = True
-            stale &= valid[g]
-            rows_g, rows_p = np.nonzero(stale)
-            recomputed = scores[g[rows_g], rows_p]  # [R, P]
-            best[g[rows_g], rows_p] = recomputed.min(axis=1)
-            partner[g[rows_g], rows_p] = recomputed.argmin(axis=1)
-            best[g, j] = np.inf
-        self.merged_from = np.concatenate(merged_from) if merged_from else np.zeros(0, int)
-        self.merged_into = np.concatenate(merged_into) if merged_into else np.zeros(0, int)
-        self.produced = np.concatenate(produced) if produced else np.zeros((0, 4))
-        self.produced_group = np.concatenate(produced_group) if produced_group else np.zeros(0, int)
-
-    def commit(self, state: _State, live: np.ndarray) -> None:
-        """Write the runs of the groups still ``live`` (indexed by group id) to ``state``."""
-        rows = live[self.group_ids][:, None]  # [G, 1]
-        keep = self.valid & rows
-        state.coords[self.slots[keep]] = self.coords[keep]
-        state.weights[self.slots[keep]] = self.weights[keep]
-        state.totals[self.slots[keep]] = self.totals[keep]
-        state.alive[self.members[(self.members >= 0) & ~self.valid & rows]] = False
-        merges = live[self.produced_group]
-        state.parent[self.merged_from[merges]] = self.merged_into[merges]
-
-
-def _run_groups(state: _State, level: _Level, group: np.ndarray, run: np.ndarray, tau: float):
-    """``_GroupRuns`` for the groups of two or more boxes whose id is set in ``run``, bucketed
-    by size (padded to a power of two up to ``_MAX_GROUP``)."""
-    sizes = np.bincount(group, minlength=len(run))
-    order = np.argsort(group, kind="stable")  # level indices by group, slot order inside
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    position = np.arange(len(group)) - starts[group[order]]
-    padded = 2 ** np.ceil(np.log2(np.maximum(sizes, 2))).astype(int)
-    padded = np.where(sizes > _MAX_GROUP, sizes, padded)  # rare big groups: no padding
-    runs = []
-    for width in np.unique(padded[run & (sizes > 1)]):
-        chosen = np.flatnonzero(run & (padded == width) & (sizes > 1))
-        row = np.full(len(sizes), -1)
-        row[chosen] = np.arange(len(chosen))
-        members = np.full((len(chosen), width), -1)
-        in_bucket = row[group[order]] >= 0
-        members[row[group[order]][in_bucket], position[in_bucket]] = level.slots[order[in_bucket]]
-        runs.append(_GroupRuns(state, members, chosen, tau))
-    return runs
-
-
-def _clashes(level: _Level, group, made, made_group, every_made, every_made_group, tau, dw):
-    """Pairs of groups (``g1, g2``) where a box one group's run ``made`` scores ``<= tau``
-    with a box of another group, original or made by its run (``every_made``): their runs
-    were not independent."""
-    if len(made) == 0:
-        return np.zeros(0, int), np.zeros(0, int)
-    label_rank = np.zeros(max(group.max(), made_group.max(), every_made_group.max()) + 1, int)
-    label_rank[group] = level.label_rank
-    made_points = _with_class(made, label_rank[made_group], level.span)  # [M, 5]
-    made_side = _max_side(made)
-    reach = _reach(tau)
-    # against the level's boxes (their trees are reused), then against every made box
-    a, b = level.trees.close_pairs(made_points, made_side, reach, level.span)
-    every_points = _with_class(every_made, label_rank[every_made_group], level.span)
-    every = _BucketTrees(every_points, _max_side(every_made))
-    a2, b2 = every.close_pairs(made_points, made_side, reach, level.span)
-    a = np.concatenate([a, a2])
-    other_group = np.concatenate([group[b], every_made_group[b2]])
-    other = np.concatenate([level.coords[b], every_made[b2]])
-    differ = made_group[a] != other_group
-    a, other_group, other = a[differ], other_group[differ], other[differ]
-    clash = _match_elementwise(made[a], other, dw) <= tau
-    return made_group[a[clash]], other_group[clash]
-
-
-def _merge_level(state: _State, level: _Level, group: np.ndarray, tau: float) -> None:
-    """Run the greedy merge at ``tau`` in every group as if it were alone; where the runs turn
-    out to interact, join those groups and run them again; then commit every run.
-
-    ``group [n]``: each level box's group id. ``live [ids]``: ids in use (joined groups get
-    fresh ids, their old runs are dropped).
-    """
-    live = np.ones(group.max() + 1, bool)
-    run = live.copy()
-    runs: list[_GroupRuns] = []
-    every_made, every_made_group = np.zeros((0, 4)), np.zeros(0, int)
-    while True:
-        new_runs = _run_groups(state, level, group, run, tau)
-        runs += new_runs
-        made = np.concatenate([r.produced for r in new_runs] + [np.zeros((0, 4))])
-        made_group = np.concatenate([r.produced_group for r in new_runs] + [np.zeros(0, int)])
-        still = live[every_made_group]
-        every_made = np.concatenate([every_made[still], made])
-        every_made_group = np.concatenate([every_made_group[still], made_group])
-        g1, g2 = _clashes(
-            level,
-            group,
-            made,
-            made_group,
-            every_made,
-            every_made_group,
-            tau,
-            state.distance_weight,
-        )
-        if len(g1) == 0:
-            break
-        component = _components(len(live), g1, g2)
-        joined = np.bincount(component)[component] > 1  # [ids]
-        fresh = len(live) + component  # the id a joined group gets
-        group = np.where(joined[group], fresh[group], group)
-        live = np.concatenate([live & ~joined, np.zeros(component.max() + 1, bool)])
-        live[fresh[joined]] = True
-        run = np.zeros(len(live), bool)
-        run[fresh[joined]] = True
-    for r in runs:
-        r.commit(state, live)
-
-
-def _next_level(tau: float, threshold: float, pairs: int, boxes: int) -> float:
-    """The next level: straight to ``threshold`` when the pairs found at ``tau``, scaled by
-    the fourth power of the reach (pairs within a 4-d radius), promise at most
-    ``_JUMP_PAIRS`` pairs a box there;
-    else ``_LEVEL_GROWTH`` times higher (from a small floor, so that a level cut down to
-    ties at score 0 moves on)."""
-    if tau > 0 and pairs * (_reach(threshold) / _reach(tau)) ** 4 <= _JUMP_PAIRS * boxes:
-        return threshold
-    return min(threshold, max(tau, threshold * _FIRST_LEVEL / 64) * _LEVEL_GROWTH)
-
-
-def greedy_merge(
-    boxes,
-    scores,
-    labels,
-    *,
-    threshold: float = DEFAULT_THRESHOLD,
-    distance_weight: float = DEFAULT_DISTANCE_WEIGHT,
-    weighting: Weighting = "count",
-    return_assignment: bool = False,
-):
-    """Section 4.3 (d)-(g): merge the best-matching pair of same-class boxes until none
-    scores ``<= threshold``.
-
-    Args:
-      boxes: ``[N, 4]`` xyxy pixels of the original image (all scales and flips together).
-      scores: ``[N]`` each box's class confidence (the classifier's output at its cell).
-      labels: ``[N]`` int class of each box.
-      threshold: the paper's ``t``: pairs with ``match_score <= threshold`` merge.
-      distance_weight: weight of the centre-distance term in ``match_score_xyxy``.
-      weighting: ``"count"``: a merged box is the plain mean of its member boxes (the paper);
-        ``"score"``: the mean weighted by their confidences.
-      return_assignment: also return ``[N]`` the output row each input box ended in.
-
-    Returns ``(boxes [K, 4] float32, scores [K] float32, labels [K] int32[, assignment])``,
-    by descending score; a merged box's score is the sum of its members' confidences.
-
-    Equal to ``greedy_merge_naive`` (same boxes, scores and assignment); thresholds ``>= 1``
-    (merging disjoint boxes) are allowed but leave nothing for the k-d tree to prune.
-    """
-    coords, totals, labels = _prepare(boxes, scores, labels)
-    _check_threshold(threshold, distance_weight)
-    state = _State(coords, totals, _merge_weights(totals, weighting), labels, distance_weight)
-    tau = threshold * _FIRST_LEVEL
-    while state.alive.sum() >= 2:
-        level = _Level(state)
-        a, b, pair_scores = level.edges(tau, distance_weight)
-        tau, a, b = _limit_group_size(len(level.slots), a, b, pair_scores, tau)
-        if len(a):
-            _merge_level(state, level, _components(len(level.slots), a, b), tau)
-        if tau >= threshold:  # the whole run at threshold is done
-            break
-        tau = _next_level(tau, threshold, len(a), len(level.slots))
-    return _finish(
-        state.coords, state.totals, labels, state.alive, _roots(state.parent), return_assignment
-    )
-
-
-# --- Baselines: non-maximum suppression and merging ----------------------------------------
 
 
 def _class_separated(coords, labels):

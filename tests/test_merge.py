@@ -80,6 +80,25 @@ def test_greedy_merge_order_and_weighting_hand_worked():
     np.testing.assert_allclose(total, [2.0])
 
 
+def test_greedy_merge_tie_at_exactly_the_threshold_hand_worked():
+    """B (slot 0) and C (slot 2) are A (slot 1) moved 1 pixel right and left: both pairs with
+    A score the same, exactly the threshold. The tie goes to the pair with the lower first
+    slot, (B, A); their mean is 1.5 pixels from C, above the threshold: two boxes remain."""
+    a, b, c = [0.0, 0, 100, 100], [1.0, 0, 101, 100], [-1.0, 0, 99, 100]
+    boxes, scores, labels = np.array([b, a, c]), np.array([0.2, 0.3, 0.4]), np.zeros(3, int)
+    threshold = (1 - 99 / 101) + 1 / (101**2 + 100**2)
+    pair = merge.match_score_xyxy(boxes, boxes)
+    assert pair[0, 1] == pair[1, 2] == pytest.approx(threshold) and pair[0, 1] < pair[0, 2]
+    for function in (merge.greedy_merge, merge.greedy_merge_naive):
+        out, out_scores, _, assignment = function(
+            boxes, scores, labels, threshold=float(pair[0, 1]), return_assignment=True
+        )
+        np.testing.assert_array_equal(out, [[0.5, 0, 100.5, 100], c])
+        np.testing.assert_allclose(out_scores, [0.5, 0.4])
+        np.testing.assert_array_equal(assignment, [0, 0, 1])
+        assert len(function(boxes, scores, labels, threshold=float(pair[0, 1]) * 0.999)[0]) == 3
+
+
 def test_empty_and_single_inputs():
     for method in ("greedy", "nms", "nmm"):
         out, out_scores, out_labels = merge.merge_boxes(np.zeros((0, 4)), [], [], method)
@@ -149,36 +168,67 @@ def test_fast_equals_naive_on_random_inputs(seed):
     )
 
 
-@pytest.mark.parametrize("max_group", [2, 5, 64])
-def test_fast_equals_naive_when_levels_split_dense_clusters(monkeypatch, max_group):
-    """Small group limits force many levels, group-size cuts and re-runs of groups whose
-    merged boxes turned out to interact: the result must not change."""
-    monkeypatch.setattr(merge, "_MAX_GROUP", max_group)
-    rng = np.random.default_rng(100 + max_group)
-    boxes, scores, labels = _random_boxes(rng, 220, 2, clustered=True)
-    params = dict(threshold=0.6, return_assignment=True)
-    _assert_same(
-        merge.greedy_merge(boxes, scores, labels, **params),
-        merge.greedy_merge_naive(boxes, scores, labels, **params),
-    )
+@pytest.mark.parametrize("boxes_per_cell", [0.01, 4.0, 1e9])
+def test_fast_equals_naive_whatever_the_grid(monkeypatch, boxes_per_cell):
+    """Grid cells far smaller than the boxes (searches over many rings of cells), the default,
+    and one cell for everything: the grid decides only what is looked at, never the result.
+    Dense clusters in one class merge hundreds of times, which refits the grid, moves boxes
+    through its lists and compacts the heap."""
+    monkeypatch.setattr(merge, "_BOXES_PER_CELL", boxes_per_cell)
+    rng = np.random.default_rng(100)
+    boxes, scores, labels = _random_boxes(rng, 240, 2, clustered=True)
+    for threshold in (0.3, 0.6):
+        params = dict(threshold=threshold, return_assignment=True)
+        _assert_same(
+            merge.greedy_merge(boxes, scores, labels, **params),
+            merge.greedy_merge_naive(boxes, scores, labels, **params),
+        )
 
 
-@pytest.mark.parametrize("max_group", [2, 64])
-def test_fast_equals_naive_with_ties_and_degenerate_boxes(monkeypatch, max_group):
-    """Exact duplicates (ties at score 0, broken by slot order; with a limit of 2, groups of
-    tied boxes larger than the limit) and zero-area boxes."""
-    monkeypatch.setattr(merge, "_MAX_GROUP", max_group)
+@pytest.mark.parametrize("boxes_per_cell", [0.01, 4.0])
+def test_fast_equals_naive_with_ties_and_degenerate_boxes(monkeypatch, boxes_per_cell):
+    """Exact duplicates (ties at score 0, broken by slot order), zero-area and inverted
+    boxes, at thresholds 0 (only duplicates merge), inside (0, 1) and above 1 (no bound)."""
+    monkeypatch.setattr(merge, "_BOXES_PER_CELL", boxes_per_cell)
     rng = np.random.default_rng(7)
     base, scores, labels = _random_boxes(rng, 40, 2, clustered=True)
-    boxes = np.concatenate([base, base[:15], [[5, 5, 5, 30], [5, 5, 5, 30], [0, 0, 0, 0]]])
-    scores = np.concatenate([scores, scores[:15], [0.1, 0.2, 0.3]])
-    labels = np.concatenate([labels, labels[:15], [0, 0, 1]])
+    odd = [[5, 5, 5, 30], [5, 5, 5, 30], [0, 0, 0, 0], [20, 20, 10, 40], [20, 20, 10, 40]]
+    boxes = np.concatenate([base, base[:15], odd])
+    scores = np.concatenate([scores, scores[:15], [0.1, 0.2, 0.3, 0.4, 0.5]])
+    labels = np.concatenate([labels, labels[:15], [0, 0, 1, 0, 0]])
     for threshold in (0.0, 0.4, 1.2):
         params = dict(threshold=threshold, return_assignment=True)
         _assert_same(
             merge.greedy_merge(boxes, scores, labels, **params),
             merge.greedy_merge_naive(boxes, scores, labels, **params),
         )
+
+
+def test_fast_merges_a_pair_scoring_exactly_the_threshold():
+    """``<= t``: a pair whose score is exactly the threshold merges, in both implementations,
+    for pairs at every score in the run (the pruning bounds are padded, never short)."""
+    rng = np.random.default_rng(11)
+    boxes, scores, labels = _random_boxes(rng, 60, 1, clustered=True)
+    pair_scores = merge.match_score_xyxy(boxes, boxes)[np.triu_indices(len(boxes), 1)]
+    for threshold in np.quantile(pair_scores[pair_scores < 1], [0.001, 0.01, 0.1], method="lower"):
+        params = dict(threshold=float(threshold), return_assignment=True)
+        fast = merge.greedy_merge(boxes, scores, labels, **params)
+        _assert_same(fast, merge.greedy_merge_naive(boxes, scores, labels, **params))
+        assert len(fast[0]) < len(boxes)  # the pair at the threshold (at least) merged
+
+
+@pytest.mark.parametrize("clustered", [True, False])
+def test_fast_equals_naive_on_larger_inputs(clustered):
+    """Hundreds of boxes per class: as the pipeline gives them (clusters, almost all merging
+    away), and spread out (few merges)."""
+    rng = np.random.default_rng(21)
+    n = 450 if clustered else 500
+    boxes, scores, labels = _random_boxes(rng, n, 2, clustered=clustered)
+    params = dict(threshold=0.5, weighting="score", return_assignment=True)
+    _assert_same(
+        merge.greedy_merge(boxes, scores, labels, **params),
+        merge.greedy_merge_naive(boxes, scores, labels, **params),
+    )
 
 
 # --- Steps (a)-(c) -------------------------------------------------------------------------
