@@ -25,7 +25,7 @@ def top_k_correct(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
 class ClassifierTask:
     name = "classify"
     batch_keys = ("image", "label", "valid")
-    background_class = False  # the last class is background (exported with the model)
+    background_class = False  # object classes only; the detector adds the background class
     best_metric = ("top1_error", "min")
 
     def __init__(self, config: ml_collections.ConfigDict):

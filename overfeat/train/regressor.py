@@ -40,7 +40,7 @@ def class_boxes(outputs: jax.Array, labels: jax.Array, per_class: bool) -> jax.A
 class RegressorTask:
     name = "localize"
     batch_keys = ("image", "boxes", "labels", "ignore", "valid")
-    background_class = False  # the last class is background (exported with the model)
+    background_class = False  # object classes only; the detector adds the background class
     best_metric = ("cell_iou50", "max")
 
     def __init__(self, config: ml_collections.ConfigDict):
