@@ -142,6 +142,12 @@ def test_coco_category_ids_and_statistics_are_in_the_metadata(prepared):
     assert negatives == 1   # c_negative.jpg
     assert statistics["image_width"]["max"] == 64 and statistics["image_height"]["max"] == 48
     assert statistics["image_width"]["min"] == 20 and statistics["image_height"]["min"] == 10
+    # Object size: the side of a box's square over the image's shorter side, every split.
+    sizes = [float(np.sqrt((box[2] - box[0]) * (box[3] - box[1]))) / min(ex["image"].shape[:2])
+             for split in dataset_splits("my_coco", prepared.data)
+             for ex in open_tfds_source("my_coco", split, prepared.data) for box in ex["boxes"]]
+    assert statistics["object_size"]["min"] == pytest.approx(min(sizes), abs=1e-4)
+    assert statistics["object_size"]["max"] == pytest.approx(max(sizes), abs=1e-4)
     example = next(example for example in source if example["filename"] == "a_plain.jpg")
     assert example["image_id"] == 1
 

@@ -1,11 +1,12 @@
-"""``overfeat data prepare|show|stats``: build datasets and look at them.
+"""``overfeat data prepare|show|stats|export``: build datasets, look at them, write them out.
 
 ``show NAME[:split] [--count N] --out DIR`` draws examples with their boxes and class names
 into PNGs (``--train-view TASK`` shows them as a training pipeline crops and flips them);
 ``stats NAME[:split]`` prints counts, the class histogram, the box-size histogram and how many
 images have no object. ``prepare NAME --manual-dir DIR`` builds a real dataset from downloaded
 archives (or your own folders) as array_record, read by training and evaluation without
-TensorFlow; its logic lives in ``overfeat.data.prepare``.
+TensorFlow; its logic lives in ``overfeat.data.prepare``. ``export NAME[:split] --count N
+--out DIR`` writes examples as a COCO-format folder (``overfeat.data.export_coco``).
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ PALETTE = ((255, 64, 64), (64, 200, 255), (255, 220, 0), (80, 255, 120), (255, 1
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="datasets: prepare, show, stats",
+    parser = subparsers.add_parser("data", help="datasets: prepare, show, stats, export",
                                    description=__doc__)
     commands = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     _add_show(commands)
     _add_stats(commands)
     _add_prepare(commands)
+    _add_export(commands)
 
 
 def _add_prepare(commands) -> None:
@@ -82,8 +84,32 @@ def _add_stats(commands) -> None:
     parser.set_defaults(data_run=run_stats)
 
 
+def _add_export(commands) -> None:
+    parser = commands.add_parser(
+        "export", help="write examples as a COCO-format folder (images/ + annotations.json)",
+        description="Writes examples of a dataset as JPEGs and one COCO-format JSON, the "
+        "folder `overfeat data prepare coco-folder` reads: e.g. synthetic shapes to try the "
+        "custom-data walk-through without photos of your own.")
+    _add_dataset_arguments(parser)
+    parser.add_argument("--count", type=int, required=True, help="examples to write")
+    parser.add_argument("--start", type=int, default=0, help="first example index (0)")
+    parser.add_argument("--out", required=True, help="the folder to write")
+    parser.set_defaults(data_run=run_export)
+
+
 def run(args) -> int:
     return args.data_run(args)
+
+
+def run_export(args) -> int:
+    from overfeat.data.export_coco import export_coco_folder
+
+    source, name, split = _open(args)
+    written = export_coco_folder(source, args.out, count=args.count, start=args.start)
+    print(f"{name}:{split}: {written['images']} images, {written['objects']} objects of "
+          f"{written['classes']} classes")
+    print(f"images: {written['images_dir']}\nannotations: {written['annotations']}")
+    return 0
 
 
 def _open(args):

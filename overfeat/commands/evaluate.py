@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from overfeat.cli import UserError
 from overfeat.commands.prediction import parse_scales
+from overfeat.data import object_crops
 from overfeat.data.sources import open_source, parse_name
 from overfeat.evaluation.run import TASKS, InferenceOptions, evaluate, write_outputs
 from overfeat.predict import DEFAULT_BATCH_SIZE, Predictor
@@ -88,13 +89,16 @@ def run(args) -> int:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
     options = inference_options(args)
     name, split = parse_name(args.data, default_split="validation")
-    source = open_source(name, split, args.data_dir)
+    source = object_crops.for_task(open_source(name, split, args.data_dir), args.task)
     predictor = Predictor.from_checkpoint(
         args.checkpoint,
         rule=args.rule,
         aspect_buckets=None if args.exact_aspect else DEFAULT_ASPECT_BUCKETS,
         batch_size=args.batch_size,
     )
+    if isinstance(source, object_crops.ObjectCrops):
+        print(f"{name}:{split} has no image labels; {args.task} evaluates its objects as crops "
+              f"({source})")
     total = len(source) if args.limit is None else min(args.limit, len(source))
     with tqdm(total=total, unit="image", desc=f"{args.task} {name}:{split}",
               disable=args.quiet) as bar:

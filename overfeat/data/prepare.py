@@ -279,6 +279,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
 def run_prepare(args: argparse.Namespace) -> int:
     """Runs ``overfeat data prepare`` and prints where the dataset is and its data problems."""
     from overfeat.data.prepare_folders import FOLDER_KINDS, prepare_folder_from_args
+    from overfeat.data.tfds_sources import default_data_dir
 
     if args.dataset in FOLDER_KINDS:
         result = prepare_folder_from_args(args)
@@ -301,6 +302,14 @@ def run_prepare(args: argparse.Namespace) -> int:
           f"{result.problems.count(CORRECTED)} corrections")
     for line in result.problems.summary_lines():
         print(f"  {line}")
+    data_dir = os.fspath(result.directory.parents[len(result.name.split('/'))])
     print(f"read it with overfeat.data.tfds_sources.open_tfds_source({result.name!r}, SPLIT, "
-          f"data_dir={os.fspath(result.directory.parents[len(result.name.split('/'))])!r})")
+          f"data_dir={data_dir!r})")
+    if args.dataset in FOLDER_KINDS:
+        first = "classify" if args.dataset == "image-folder" else "classify, localize, detect"
+        environment = "" if pathlib.Path(data_dir) == default_data_dir() else \
+            f"TFDS_DATA_DIR={data_dir} "
+        print(f"train on it ({first}; README, \"Your own data\"): {environment}overfeat train "
+              f"--config configs/custom.py:dataset={result.name},task=classify "
+              f"--workdir runs/{result.name}/classify")
     return 0

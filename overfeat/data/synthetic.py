@@ -196,6 +196,11 @@ class SyntheticSource:
     def class_names(self) -> tuple[str, ...]:
         return CLASS_NAMES[: self.num_classes]
 
+    @property
+    def has_label(self) -> bool:
+        """Whether examples name their image's class (``label``): all tasks but detect."""
+        return self.task != "detect"
+
     def __len__(self) -> int:
         return self.num_examples
 

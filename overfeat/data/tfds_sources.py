@@ -43,8 +43,10 @@ _VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 
 def default_data_dir() -> pathlib.Path:
-    """TFDS's data directory: ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``."""
-    return pathlib.Path(tfds.core.constants.DATA_DIR).expanduser()
+    """TFDS's data directory: ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``. The variable
+    is read at each call (TFDS reads it once, when imported)."""
+    return pathlib.Path(os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
+                        ).expanduser()
 
 
 def dataset_directory(name: str, data_dir: str | os.PathLike | None = None) -> pathlib.Path:
@@ -168,6 +170,22 @@ class TfdsSource:
         # Without it, ``for`` would call __getitem__ until IndexError, which array_record never
         # raises (it raises ValueError past the end).
         return (self[index] for index in range(len(self)))
+
+    def annotations(self, index: int) -> dict:
+        """Example ``index`` without decoding its image: ``boxes``, ``labels``, ``ignore``
+        (and ``label`` where the dataset has one), read from the record and the image's
+        header."""
+        record = self._source[index]
+        try:
+            with Image.open(io.BytesIO(record["image"])) as header:
+                width, height = header.size
+        except OSError as error:
+            raise ValueError(f"{self.name}:{self.split} example {index}: image header does "
+                             f"not read: {error}") from None
+        example = self._boxes(record, height, width)
+        if self._label_key:
+            example["label"] = np.int32(record[self._label_key])
+        return example
 
     def __getitems__(self, indices) -> list[dict]:
         records = self._source.__getitems__(list(indices))

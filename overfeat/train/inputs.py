@@ -19,10 +19,12 @@ from overfeat.data import pipelines
 
 
 def open_dataset(config: ml_collections.ConfigDict, split: str):
-    """The source named ``config.dataset`` for ``split``."""
+    """The source named ``config.dataset`` for ``split``, as ``config.task`` reads it (a
+    detection dataset's object crops for classify and localize: ``object_crops.for_task``)."""
+    from overfeat.data import object_crops
     from overfeat.data.sources import open_source
 
-    return open_source(config.dataset, split)
+    return object_crops.for_task(open_source(config.dataset, split), config.task)
 
 
 def class_names_of(source, num_classes: int) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 
 from overfeat.architectures import Architecture, get_architecture
+from overfeat.data.object_crops import ObjectCrops
 from overfeat.train import export, inputs, optim, sharding, steps
 from overfeat.train.checkpointing import Checkpointer
 from overfeat.train.metrics_log import MetricsLog, Progress
@@ -92,6 +93,9 @@ def build_job(config, workdir, *, train_source=None, eval_source=None) -> Job:
     )
     if eval_source is None and config.eval_split:
         eval_source = inputs.open_dataset(config, config.eval_split)
+    if isinstance(train_source, ObjectCrops) and jax.process_index() == 0:
+        print(f"overfeat train: {config.dataset} has no image labels; {config.task} reads its "
+              f"objects as crops ({train_source})", flush=True)
     num_classes = config.num_classes or len(inputs.class_names_of(train_source, 0))
     if num_classes < 1:
         raise ValueError(f"dataset {config.dataset!r} names no classes: set config.num_classes")

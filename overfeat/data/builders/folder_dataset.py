@@ -261,14 +261,15 @@ class FolderDataset(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             example["image/id"] = np.int64(entry.image_id)
         if self.listing.classification:
             example["label"] = entry.label
-            self._statistics.add(split, image, [entry.label])
+            self._statistics.add(split, image, [entry.label], [])
             return example
         objects = self._objects(split, entry, image)
         if entry.annotations and not objects:
             self.problems.skipped(split, NO_VALID_BOX, where)
             return None
         example["objects"] = objects
-        self._statistics.add(split, image, [obj["label"] for obj in objects])
+        self._statistics.add(split, image, [obj["label"] for obj in objects],
+                             [obj["bbox"] for obj in objects])
         return example
 
     def _objects(self, split: str, entry: FolderImage, image) -> list[dict]:
@@ -299,17 +300,24 @@ class FolderDataset(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 
 class _Statistics:
-    """Image sizes, labels per class and negatives of the examples written, per split."""
+    """Image sizes, object sizes, labels per class and negatives of the examples written, per
+    split. An object's size is the side of the square of its area over the image's shorter
+    side (``object_size``: what a config scales images by to bring objects to the network's
+    field of view)."""
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
         self.widths: list[int] = []
         self.heights: list[int] = []
+        self.object_sizes: list[float] = []
         self.per_split: dict[str, dict] = {}
 
-    def add(self, split: str, image, labels: list[int]) -> None:
+    def add(self, split: str, image, labels: list[int], bboxes) -> None:
         self.widths.append(image.width)
         self.heights.append(image.height)
+        for box in bboxes:   # tfds BBox: normalized ymin, xmin, ymax, xmax
+            area = (box.ymax - box.ymin) * image.height * (box.xmax - box.xmin) * image.width
+            self.object_sizes.append(round(area ** 0.5 / min(image.width, image.height), 4))
         counts = self.per_split.setdefault(
             split, {"images": 0, "negatives": 0, "per_class": [0] * self.num_classes})
         counts["images"] += 1
@@ -322,4 +330,4 @@ class _Statistics:
             return {"min": min(values), "median": statistics.median(values),
                     "max": max(values)} if values else None
         return {"image_width": summary(self.widths), "image_height": summary(self.heights),
-                "splits": self.per_split}
+                "object_size": summary(self.object_sizes), "splits": self.per_split}
