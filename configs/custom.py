@@ -18,9 +18,9 @@ Arguments (``key=value`` joined by commas): ``dataset`` (required), ``task`` (cl
 and the decay points; the training windows are the architecture's (``input_sizes``: the
 same range of object sizes as the six-scale inference shows the network).
 
-Cost: the small net trains at about 15 steps/s of 32 64x64 crops on a 2-core CPU
-(fast_small, NOTES.md "Training"); classify's 2000 steps take about 3 minutes plus JPEG
-decoding, which grows with the photos' size. The fast net on one GPU: see configs/fast.py.
+Cost on a 2-core CPU, fast_small, 64x64 images (README's walk-through, NOTES.md "Your own
+data"): classify 72 s, localize 27 s, detect 124 s, start-up included; larger photos add JPEG
+decoding and resizing. The fast net on one GPU: see configs/fast.py.
 """
 
 import json

@@ -33,18 +33,6 @@ METRIC_ROWS = (  # (task, metric key, title, better)
 CURVE_SKIP = {"step", "split", "time", "learning_rate", "images_per_s"}
 
 
-def confident(prediction: Mapping, fraction: float = 0.25, most: int = 6):
-    """The boxes worth drawing: at most ``most``, each scoring >= ``fraction`` of the
-    image's best (greedy scores are sums over scales and flips, so no absolute threshold
-    suits every image)."""
-    scores = np.asarray(prediction["scores"], np.float64)
-    if not len(scores):
-        return np.zeros((0, 4)), np.zeros(0, np.int32), scores
-    keep = np.flatnonzero(scores >= fraction * scores.max())[:most]
-    return (np.asarray(prediction["boxes"])[keep], np.asarray(prediction["labels"])[keep],
-            scores[keep])
-
-
 def detections_figure(source, predictions: Sequence[Mapping], count: int,
                       panel_side: int = 256) -> Image.Image:
     """The first ``count`` held-out images, merged detections drawn over the ground truth."""
@@ -52,12 +40,12 @@ def detections_figure(source, predictions: Sequence[Mapping], count: int,
     panels = []
     for index in range(min(count, len(predictions))):
         example = source[index]
-        base, factor = draw._fit(draw.as_pil(example["image"]), panel_side)
+        base, factor = draw.fit(draw.as_pil(example["image"]), panel_side)
         canvas = base.copy()
         outline = ImageDraw.Draw(canvas)
         for box in np.asarray(example["boxes"], np.float64).reshape(-1, 4) * factor:
             outline.rectangle(tuple(box), outline=(255, 255, 255), width=1)
-        boxes, labels, scores = confident(predictions[index])
+        boxes, labels, scores = draw.confident(predictions[index])
         picture = draw.draw_boxes(canvas, boxes, labels, scores, class_names=names,
                                   factor=factor)
         truth = ", ".join(names[label] for label in np.asarray(example["labels"]).tolist())

@@ -9,7 +9,7 @@ longer side, so that they stay readable whatever the image's size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -59,7 +59,7 @@ def as_pil(image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8))
 
 
-def _fit(image: Image.Image, side: int | None) -> tuple[Image.Image, float]:
+def fit(image: Image.Image, side: int | None) -> tuple[Image.Image, float]:
     """``image`` resized to ``side`` pixels on its longer side, and the factor applied."""
     if side is None or max(image.size) == side:
         return image.copy(), 1.0
@@ -71,6 +71,18 @@ def _fit(image: Image.Image, side: int | None) -> tuple[Image.Image, float]:
 def _caption(label: int, score: float | None, class_names: Sequence[str] | None) -> str:
     name = class_names[label] if class_names is not None else f"class {label}"
     return name if score is None else f"{name} {score:.2f}"
+
+
+def confident(prediction: Mapping, fraction: float = 0.25, most: int = 6):
+    """The boxes worth drawing: at most ``most``, each scoring >= ``fraction`` of the
+    image's best (greedy scores are sums over scales and flips, so no absolute threshold
+    suits every image)."""
+    scores = np.asarray(prediction["scores"], np.float64)
+    if not len(scores):
+        return np.zeros((0, 4)), np.zeros(0, np.int32), scores
+    keep = np.flatnonzero(scores >= fraction * scores.max())[:most]
+    return (np.asarray(prediction["boxes"])[keep], np.asarray(prediction["labels"])[keep],
+            scores[keep])
 
 
 def draw_boxes(
@@ -195,7 +207,7 @@ def heatmap_figure(
 ) -> Image.Image:
     """The probability map of class ``label`` at every scale (columns) and flip (rows):
     ``maps`` is ``predict``'s ``result["maps"]``. Fig. 6's first two diagrams."""
-    base, factor = _fit(as_pil(image), panel_side)
+    base, factor = fit(as_pil(image), panel_side)
     name = _caption(label, None, class_names)
     panels = []
     for flipped in (False, True):
@@ -227,7 +239,7 @@ def scales_figure(
     ``result`` needs ``return_maps=True``'s ``candidates``."""
     if "candidates" not in result:
         raise ValueError("the result holds no candidates: predict with return_maps=True")
-    base, factor = _fit(as_pil(image), panel_side)
+    base, factor = fit(as_pil(image), panel_side)
     candidates = result["candidates"]
     scores = np.asarray(candidates["scores"], np.float64)
     best = scores.max() if len(scores) and scores.max() > 0 else 1.0

@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
             JpegFiles(paths), task="classify", train=True, batch_size=args.batch_size,
             arch=args.arch, shard=(0, 1), num_workers=args.workers, num_threads=1))
         results["pipeline"] = rate(lambda: next(loader), args.seconds, args.batch_size)
+        loader.close()  # stops the workers and frees the batches still in shared memory
 
     kilobytes = sum(len(b) for b in blobs) / len(blobs) / 1024
     print(f"{args.images} JPEGs of 500x375 (quality 90, {kilobytes:.0f} KB average); "

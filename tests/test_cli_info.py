@@ -1,6 +1,8 @@
 """``overfeat info``."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -29,3 +31,20 @@ def test_info_rejects_a_malformed_size(capsys):
     with pytest.raises(SystemExit):
         cli.main(["info", "--size", "12by4"])
     assert "size must look like" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly():
+    """`overfeat info ... | head -1`: a closed pipe ends the command with SIGPIPE's status
+    (141) and no traceback."""
+    sizes = ["--size", "300x300"] * 8000  # ~400 KB of output: more than a pipe buffers
+    with subprocess.Popen(
+        [sys.executable, "-m", "overfeat.cli", "info", "--arch", "fast", *sizes],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as process:
+        first = process.stdout.read(100)
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        status = process.wait(timeout=120)
+    assert first.startswith(b"fast: "), stderr
+    assert status == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

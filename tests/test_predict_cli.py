@@ -65,7 +65,8 @@ def test_localize_and_detect_write_json_and_pictures(setup, capsys):
                                        rtol=1e-5, atol=1e-4)
         for stem, size in (("a", (140, 100)), ("b", (90, 120))):
             with Image.open(pictures / f"{stem}.png") as picture:
-                assert picture.size == size  # the original image, boxes drawn on it
+                # the image with its boxes, enlarged to 384 pixels on its longer side
+                assert picture.size == tuple(round(side * 384 / max(size)) for side in size)
             # panels 320 pixels on the longer side, 8 apart, an 18-pixel caption above each
             # and a 26-pixel title: heat maps 2 scales x 2 flips; boxes of scale 1, scale 2,
             # all scales, merged

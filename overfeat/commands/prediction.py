@@ -19,6 +19,7 @@ from overfeat.scales import ALL_SCALES, DEFAULT_ASPECT_BUCKETS
 TASKS = ("classify", "localize", "detect")
 # Per task: boxes kept (printed, drawn, written) unless --max-boxes says otherwise.
 DEFAULT_MAX_BOXES = {"localize": 5, "detect": 100}
+MIN_DRAWN_SIDE = 384  # --draw enlarges smaller images to this longer side
 
 
 def parse_scales(text: str):
@@ -142,8 +143,14 @@ def _draw(task: str, args, directory: Path, stem: str, image, result, class_name
         picture = draw.draw_classification(image, result["labels"], result["scores"],
                                            class_names=class_names)
     else:
-        picture = draw.draw_boxes(image, result["boxes"], result["labels"], result["scores"],
-                                  class_names=class_names)
+        # A detector's list runs long (--max-boxes, for evaluation): the picture shows the
+        # confident ones, on the image enlarged to be readable when it is small.
+        boxes, labels, scores = (draw.confident(result, most=10) if task == "detect" else
+                                 (result["boxes"], result["labels"], result["scores"]))
+        base = draw.as_pil(image)
+        base, factor = draw.fit(base, max(max(base.size), MIN_DRAWN_SIDE))
+        picture = draw.draw_boxes(base, boxes, labels, scores, class_names=class_names,
+                                  factor=factor)
     picture.save(directory / f"{stem}.png")
     if args.heatmaps:
         best = int(result["labels"][0]) if len(result["labels"]) else None

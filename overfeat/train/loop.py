@@ -163,6 +163,10 @@ def train(config, workdir, *, train_source=None, eval_source=None) -> TrainResul
             return _run(job, checkpointer, log, preemption)
     finally:
         checkpointer.close()
+        # grain's worker processes hold batches in shared memory until their iterator closes
+        # (left to interpreter shutdown, they are reported as leaked).
+        if hasattr(job.train_iterator, "close"):
+            job.train_iterator.close()
 
 
 def _run(job: Job, checkpointer: Checkpointer, log: MetricsLog, preemption) -> TrainResult:
