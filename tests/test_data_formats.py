@@ -12,6 +12,7 @@ import tfds_fakes
 from PIL import Image
 
 from overfeat import cli
+from overfeat.boxes import tfds_yxyx_normalized_from_xyxy, xyxy_from_tfds_yxyx_normalized
 from overfeat.data import box_formats, prepare
 from overfeat.data.archives import file_stem, iter_tar_files
 from overfeat.data.image_files import BadImageError, check_encoded_image, decode_rgb
@@ -62,17 +63,18 @@ def test_normalized_round_trip_is_within_float32():
         corners = np.sort(rng.uniform(0, 1, (64, 2, 2)), axis=1)
         boxes = np.stack([corners[:, 0, 0] * width, corners[:, 0, 1] * height,
                           corners[:, 1, 0] * width, corners[:, 1, 1] * height], axis=1)
-        normalized = box_formats.yxyx_normalized_from_xyxy(boxes, height, width)
-        assert normalized.dtype == np.float32 and normalized.min() >= 0 and normalized.max() <= 1
-        back = box_formats.xyxy_from_yxyx_normalized(normalized, height, width)
-        assert back.dtype == np.float32 and back.shape == (64, 4)
+        # as prepare writes them (TFDS stores float32) and reading turns them back
+        normalized = tfds_yxyx_normalized_from_xyxy(boxes, height, width).astype(np.float32)
+        assert normalized.min() >= 0 and normalized.max() <= 1
+        back = xyxy_from_tfds_yxyx_normalized(normalized.astype(np.float64), height, width)
+        assert back.shape == (64, 4)
         np.testing.assert_allclose(back, boxes, atol=max(height, width) * 1.2e-7)
 
 
 def test_conversions_by_hand():
     # TFDS order is [ymin, xmin, ymax, xmax]; a 100x50 (W x H) image.
     np.testing.assert_array_equal(
-        box_formats.xyxy_from_yxyx_normalized([[0.1, 0.2, 0.5, 1.0]], 50, 100),
+        xyxy_from_tfds_yxyx_normalized(np.array([[0.1, 0.2, 0.5, 1.0]]), 50, 100),
         [[20, 5, 100, 25]])
     assert box_formats.xyxy_from_voc_pixels(1, 1, 500, 375) == (0, 0, 500, 375)   # whole image
     assert box_formats.xyxy_from_voc_pixels(7, 7, 7, 7) == (6, 6, 7, 7)           # one pixel

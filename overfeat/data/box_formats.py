@@ -4,8 +4,9 @@ Inside the project a box is ``xyxy``: float32 ``[x0, y0, x1, y1]`` in pixels of 
 continuous coordinates in which the image spans ``[0, W] x [0, H]`` and pixel ``(i, j)`` covers
 ``[j, j+1) x [i, i+1)``. A box therefore has width ``x1 - x0`` with no "+1".
 
-Formats converted here:
-- TFDS ``BBoxFeature``: normalized ``[ymin, xmin, ymax, xmax]`` in ``[0, 1]``.
+Formats converted here (TFDS's normalized ``[ymin, xmin, ymax, xmax]`` by
+``overfeat.boxes.xyxy_from_tfds_yxyx_normalized`` and its inverse, in float64 at the
+boundary):
 - PASCAL VOC XML: 1-based inclusive pixel indices; pixels ``xmin..xmax`` span ``[xmin-1, xmax]``.
 - ILSVRC XML (same schema as VOC): coordinates already on the continuous grid (see NOTES.md).
 - COCO JSON: ``[x, y, width, height]`` in continuous pixels.
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import math
 from typing import NamedTuple
-
-import numpy as np
 
 # TFDS datasets whose BBoxFeature holds VOC's 1-based pixel indices divided by the image size
 # (TFDS's voc builder divides the XML's numbers without the shift to the continuous grid).
@@ -30,20 +29,6 @@ BOX_EMPTY = "box dropped: empty (zero width or height)"
 BOX_OUTSIDE = "box dropped: outside the image"
 BOXES_SCALED = "boxes scaled from the annotation's image size"
 BOXES_ORIENTED = "boxes turned with the EXIF orientation (annotated on the stored pixels)"
-
-
-def xyxy_from_yxyx_normalized(bbox: np.ndarray, height: int, width: int) -> np.ndarray:
-    """TFDS's normalized ``[ymin, xmin, ymax, xmax]`` [N, 4] -> ``xyxy`` pixels [N, 4] float32."""
-    bbox = np.asarray(bbox, dtype=np.float64).reshape(-1, 4)       # [N, 4]
-    scale = np.array([width, height, width, height], dtype=np.float64)
-    return (bbox[:, [1, 0, 3, 2]] * scale).astype(np.float32)      # [N, 4]
-
-
-def yxyx_normalized_from_xyxy(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``xyxy`` pixels [N, 4] -> TFDS's normalized ``[ymin, xmin, ymax, xmax]`` [N, 4] float32."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)     # [N, 4]
-    scale = np.array([height, width, height, width], dtype=np.float64)
-    return (boxes[:, [1, 0, 3, 2]] / scale).astype(np.float32)     # [N, 4]
 
 
 def xyxy_from_voc_pixels(xmin: float, ymin: float, xmax: float, ymax: float

@@ -33,7 +33,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from overfeat.data.box_formats import ONE_BASED_TFDS_DATASETS, xyxy_from_yxyx_normalized
+from overfeat.boxes import xyxy_from_tfds_yxyx_normalized
+from overfeat.data.box_formats import ONE_BASED_TFDS_DATASETS
 from overfeat.data.image_files import decode_rgb
 
 # Per-object flags that mark a box to be ignored in training and evaluation.
@@ -233,8 +234,8 @@ class TfdsSource:
             return {"boxes": np.zeros((0, 4), np.float32), "labels": np.zeros((0,), np.int32),
                     "ignore": np.zeros((0,), bool)}
         objects = record["objects"]
-        bbox = np.asarray(objects["bbox"], np.float32).reshape(-1, 4)   # [N, 4] yxyx normalized
-        boxes = xyxy_from_yxyx_normalized(bbox, height, width)          # [N, 4] xyxy pixels
+        bbox = np.asarray(objects["bbox"], np.float64).reshape(-1, 4)   # [N, 4] yxyx normalized
+        boxes = xyxy_from_tfds_yxyx_normalized(bbox, height, width).astype(np.float32)  # pixels
         if self._one_based:
             boxes[:, :2] = np.maximum(boxes[:, :2] - 1.0, 0.0)
         labels = np.asarray(objects["label"], np.int32).reshape(-1)     # [N]

@@ -37,7 +37,8 @@ from typing import ClassVar
 import numpy as np
 import tensorflow_datasets as tfds
 
-from overfeat.data.box_formats import annotation_frame, fit_box_xyxy, yxyx_normalized_from_xyxy
+from overfeat.boxes import tfds_yxyx_normalized_from_xyxy
+from overfeat.data.box_formats import annotation_frame, fit_box_xyxy
 from overfeat.data.image_files import BadImageError, check_encoded_image
 from overfeat.data.problems import DataProblems
 
@@ -289,8 +290,8 @@ class FolderDataset(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                                         f"xyxy {tuple(round(float(v), 2) for v in box)}")
             if fitted.box is None:
                 continue
-            ymin, xmin, ymax, xmax = (float(v) for v in yxyx_normalized_from_xyxy(
-                fitted.box, image.height, image.width)[0])
+            ymin, xmin, ymax, xmax = (float(v) for v in tfds_yxyx_normalized_from_xyxy(
+                np.asarray(fitted.box, np.float64), image.height, image.width))
             flags = {"is_crowd": obj.ignore, "is_difficult": obj.ignore,
                      "is_truncated": obj.truncated}
             objects.append({"bbox": tfds.features.BBox(ymin, xmin, ymax, xmax),

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import tensorflow_datasets as tfds
 
+from overfeat.boxes import tfds_yxyx_normalized_from_xyxy
 from overfeat.data.archives import file_stem, iter_tar_files
-from overfeat.data.box_formats import (
-    annotation_frame,
-    fit_box_xyxy,
-    yxyx_normalized_from_xyxy,
-)
+from overfeat.data.box_formats import annotation_frame, fit_box_xyxy
 from overfeat.data.image_files import BadImageError, check_encoded_image
 from overfeat.data.problems import DataProblems
 from overfeat.data.voc_xml import VocAnnotation, parse_voc_xml
@@ -201,8 +199,8 @@ class Ilsvrc2012Loc(tfds.core.GeneratorBasedBuilder):
                 self.problems.corrected(split, fitted.problem, path, f"{box}")
             if fitted.box is None:
                 continue
-            ymin, xmin, ymax, xmax = (float(v) for v in yxyx_normalized_from_xyxy(
-                fitted.box, image.height, image.width)[0])
+            ymin, xmin, ymax, xmax = (float(v) for v in tfds_yxyx_normalized_from_xyxy(
+                np.asarray(fitted.box, np.float64), image.height, image.width))
             objects.append({"bbox": tfds.features.BBox(ymin, xmin, ymax, xmax), "label": label})
         if not objects:
             self.problems.skipped(split, "no valid box", path)
