@@ -13,10 +13,12 @@ example; ``overfeat.data.object_crops``). A class-folder dataset trains classify
 
 Arguments (``key=value`` joined by commas): ``dataset`` (required), ``task`` (classify),
 ``arch`` (``fast_small`` when JAX runs on a CPU, ``fast`` on GPUs and TPUs; any of
-``overfeat info``'s). From the prepared data come the classes (names and count), the epochs
-(enough for about ``TARGET_STEPS`` steps however few the examples, at most ``MAX_EPOCHS``)
-and the decay points; the training windows are the architecture's (``input_sizes``: the
-same range of object sizes as the six-scale inference shows the network).
+``overfeat info``'s; asking JAX starts its backend, so a multi-host job, which must call
+``jax.distributed.initialize`` first, names its arch). From the prepared data come the
+classes (names and count), the epochs (enough for about ``TARGET_STEPS`` steps however few
+the examples, at most ``MAX_EPOCHS``) and the decay points; the training windows are the
+architecture's (``input_sizes``: the same range of object sizes as the six-scale inference
+shows the network).
 
 Cost on a 2-core CPU, fast_small, 64x64 images (README's walk-through, NOTES.md "Your own
 data"): classify 72 s, localize 27 s, detect 124 s, start-up included; larger photos add JPEG

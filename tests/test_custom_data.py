@@ -102,6 +102,24 @@ def test_tasks_that_need_a_label_read_detection_data_as_crops():
         assert crops[index]["label"] == again[index]["label"]
 
 
+def test_export_writes_coco_boxes_crowds_and_categories_by_hand(tmp_path):
+    from overfeat.data.export_coco import export_coco_folder
+
+    written = export_coco_folder(ListSource([_hand_worked_image()]), tmp_path, count=5)
+    assert (written["images"], written["objects"], written["classes"]) == (1, 4, 3)
+    document = json.loads((tmp_path / "annotations.json").read_text())
+    assert document["images"] == [{"id": 1, "file_name": "000000.jpg", "width": 100,
+                                   "height": 60}]
+    assert document["categories"] == [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"},
+                                       {"id": 3, "name": "bird"}]
+    crowd = document["annotations"][1]  # B: xyxy (50, 20, 70, 40), label 0, ignore
+    assert crowd == {"id": 2, "image_id": 1, "category_id": 1, "bbox": [50.0, 20.0, 20.0, 20.0],
+                     "area": 400.0, "iscrowd": 1}
+    assert [a["iscrowd"] for a in document["annotations"]] == [0, 1, 0, 0]
+    with Image.open(tmp_path / "images" / "000000.jpg") as image:
+        assert image.size == (100, 60)
+
+
 def _cli(*argv: str) -> str:
     """``overfeat ARGV`` in this process; its stdout (the exit status must be 0)."""
     out = io.StringIO()
