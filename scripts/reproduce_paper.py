@@ -1,5 +1,6 @@
-"""The paper's experiments in miniature: synthetic shapes, the small accurate network, several
-seeds, side by side (Table 2, Fig. 9, greedy accumulator vs NMS).
+"""The paper's experiments in miniature: synthetic shapes, a small network (``fast_small`` in
+``configs/synthetic.py``), several seeds, side by side (Table 2, Fig. 9, greedy accumulator vs
+NMS).
 
     python scripts/reproduce_paper.py --out runs/paper --seeds 3 --quick   # minutes
     python scripts/reproduce_paper.py --out runs/paper --seeds 3           # full budgets
@@ -35,6 +36,7 @@ from overfeat.evaluation.experiments import (
 )
 from overfeat.evaluation.run import InferenceOptions, evaluate
 from overfeat.predict import Predictor
+from overfeat.train.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK_IMAGES, FULL_IMAGES = 60, 1000  # validation images per evaluation
@@ -123,9 +125,10 @@ def main(argv=None) -> int:
         for seed in args.only if args.only is not None else range(args.seeds):
             run_seed(seed, args, done, results, images)
     records = [r for r in read_records(results) if r["seed"] < args.seeds]
+    arch = load_config(f"{args.config}:classify").arch
     header = (f"`python scripts/reproduce_paper.py --seeds {args.seeds}"
-              f"{' --quick' if args.quick else ''}`: {images} validation images per "
-              f"evaluation, training budgets of `{args.config}`"
+              f"{' --quick' if args.quick else ''}`: the `{arch}` network, {images} validation "
+              f"images per evaluation, training budgets of `{args.config}`"
               f"{' (quick variants)' if args.quick else ''}.")
     report = write_report(records, args.out, header=header)
     print(report.read_text())

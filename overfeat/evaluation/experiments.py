@@ -356,7 +356,7 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(records)
-    lines = ["# OverFeat's experiments in miniature (synthetic shapes, accurate_small)", ""]
+    lines = ["# OverFeat's experiments in miniature (synthetic shapes, a small network)", ""]
     if header:
         lines += [header, ""]
     lines += [markdown_tables(summary), "### The paper's directions here", "",
