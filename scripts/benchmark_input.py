@@ -8,7 +8,10 @@ temporary directory, then measures, each for ``--seconds``:
   random 221x221 crop, flip; ``overfeat.data.pipelines.Preprocess``), one core;
 * ``pipeline``: ``make_pipeline`` end to end (grain, ``--workers`` processes, batches of 128)
   reading the files from disk;
-* ``synthetic``: ``SyntheticSource`` examples (128x128) drawn per second, one core.
+* ``synthetic``: ``SyntheticSource`` examples (128x128) drawn per second, one core;
+* ``photo``: ``--photos`` phone-sized JPEGs (4000x3000) through the small net's detection
+  training transform, decoded at full size and at the reduced size a training pipeline over
+  a TFDS source uses (``pipelines.training_shorter_side``), side by side, one core.
 
 Prints a table with each figure's ratio to ``decode``; the last line is one JSON object.
 
@@ -64,6 +67,22 @@ def make_jpegs(directory: pathlib.Path, count: int, width: int = 500, height: in
     return paths
 
 
+def make_photos(count: int, width: int = 4000, height: int = 3000) -> list[bytes]:
+    """JPEGs (quality 90) of a phone photo's size and about its entropy (~3 MB): synthetic
+    scenes enlarged, with sensor-like noise."""
+    source = SyntheticSource("detect", image_size=500, num_examples=count, seed=11)
+    rng = np.random.default_rng(0)
+    blobs = []
+    for index in range(count):
+        scene = Image.fromarray(source[index]["image"][:375]).resize((width, height))
+        noisy = np.asarray(scene, np.int16) + rng.normal(0, 6, (height, width, 3))
+        buffer = io.BytesIO()
+        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buffer, "JPEG",
+                                                                      quality=90)
+        blobs.append(buffer.getvalue())
+    return blobs
+
+
 def rate(step, seconds: float, items_per_step: int = 1) -> float:
     """Items per second of calling ``step()`` repeatedly for about ``seconds``."""
     step()  # warm up
@@ -82,6 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="pipeline worker processes (default: the cores)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--arch", default="accurate", help="sizes of this architecture")
+    parser.add_argument("--photos", type=int, default=4,
+                        help="4000x3000 JPEGs for the photo rows (4; 0: skip them)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as folder:
@@ -114,6 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
             arch=args.arch, shard=(0, 1), num_workers=args.workers, num_threads=1))
         results["pipeline"] = rate(lambda: next(loader), args.seconds, args.batch_size)
         loader.close()  # stops the workers and frees the batches still in shared memory
+        if args.photos:
+            results.update(photo_rates(make_photos(args.photos), args.seconds))
 
     kilobytes = sum(len(b) for b in blobs) / len(blobs) / 1024
     print(f"{args.images} JPEGs of 500x375 (quality 90, {kilobytes:.0f} KB average); "
@@ -122,6 +145,9 @@ def main(argv: list[str] | None = None) -> dict:
     for name, value in results.items():
         per = " (per core)" if name != "pipeline" else f" ({args.workers} workers)"
         print(f"{name:<22}{value:>10.0f}{value / results['decode']:>10.2f}x{per}")
+    if args.photos:
+        print(f"photos: {args.photos} JPEGs of 4000x3000; reduced decoding is "
+              f"{results['photo, reduced'] / results['photo, full']:.2f}x faster")
     summary = {
         "benchmark": "input",
         "arch": args.arch,
@@ -138,8 +164,32 @@ def main(argv: list[str] | None = None) -> dict:
         "synthetic_detect_per_core": round(results["synthetic/detect"], 1),
         "jpeg_kb": round(kilobytes, 1),
     }
+    if args.photos:
+        summary |= {"photo_full_per_core": round(results["photo, full"], 2),
+                    "photo_reduced_per_core": round(results["photo, reduced"], 2),
+                    "photo_reduced_speedup": round(results["photo, reduced"] /
+                                                   results["photo, full"], 2)}
     print(json.dumps(summary))
     return summary
+
+
+def photo_rates(blobs: list[bytes], seconds: float) -> dict[str, float]:
+    """Photos per second through fast_small's detection training transform (shorter side to
+    91-136, a 91x91 window, a flip), decoded at full size and reduced."""
+    sizes = pipelines.input_sizes("fast_small")
+    augment = pipelines.Preprocess("detect", train=True, sizes=sizes)
+    smallest = pipelines.training_shorter_side("detect", sizes)
+    rng = np.random.default_rng(0)
+    cycle = iter(range(10**12))
+
+    def step(min_shorter_side):
+        data = blobs[next(cycle) % len(blobs)]
+        image = decode_image(data, min_shorter_side=min_shorter_side)
+        augment({"image": image, "boxes": np.zeros((0, 4), np.float32),
+                 "labels": np.zeros(0, np.int32)}, rng)
+
+    return {"photo, full": rate(lambda: step(None), seconds),
+            "photo, reduced": rate(lambda: step(smallest), seconds)}
 
 
 if __name__ == "__main__":

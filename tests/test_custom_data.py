@@ -222,3 +222,49 @@ def test_walk_through_from_annotated_folder_to_detect(workspace, monkeypatch):
 
 def test_no_tensorflow_was_imported():
     assert "tensorflow" not in sys.modules
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Two 800x800 images (COCO folder, prepared): large enough for reduced decoding."""
+    root = tmp_path_factory.mktemp("photos")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TFDS_DATA_DIR", str(root / "tensorflow_datasets"))
+        patch.chdir(root)
+        _cli("data", "export", "synthetic/detect?size=800&classes=4&empty=0", "--count", "2",
+             "--out", "big")
+        _cli("data", "prepare", "coco-folder", "--images", "big/images",
+             "--annotations", "big/annotations.json", "--name", "big", "--val-fraction", "0")
+    return open_tfds_source("big", "train", root / "tensorflow_datasets")
+
+
+def test_reduced_decoding_keeps_boxes_and_pixels_consistent(photos):
+    reduced = photos.with_min_shorter_side(100)
+    for index in range(len(photos)):
+        full, small = photos[index], reduced[index]
+        assert small["image"].shape == (100, 100, 3)  # 800 / 8: the decoder's DCT scaling
+        np.testing.assert_allclose(small["boxes"], full["boxes"] / 8, atol=1e-3)
+        np.testing.assert_array_equal(small["labels"], full["labels"])
+        # The same picture: within a few grey levels of an 8x8 box filter of the full image.
+        box_filtered = full["image"].reshape(100, 8, 100, 8, 3).mean(axis=(1, 3))
+        assert np.abs(small["image"] - box_filtered).mean() < 2  # measured: 0.47
+    assert photos.min_shorter_side is None  # a copy: the full-size source is unchanged
+
+
+def test_training_pipelines_decode_large_photos_reduced_with_the_same_batches(photos):
+    from overfeat.data import pipelines
+
+    sizes = pipelines.input_sizes("fast_small")  # windows of 91 from shorter sides 91..136
+    assert pipelines.training_shorter_side("detect", sizes) == 136
+
+    def first_batch(source):
+        return next(iter(pipelines.make_pipeline(
+            source, task="detect", train=True, batch_size=2, sizes=sizes, seed=3,
+            shard=(0, 1))))
+
+    reduced = first_batch(photos)  # decodes at 1/4: 200x200 >= 136
+    full = first_batch([photos[i] for i in range(len(photos))])  # a list: full decoding
+    np.testing.assert_array_equal(reduced["index"], full["index"])
+    np.testing.assert_allclose(reduced["boxes"], full["boxes"], atol=0.05)
+    difference = np.abs(reduced["image"].astype(int) - full["image"].astype(int))
+    assert difference.mean() < 1.5  # measured: 0.39 grey levels
