@@ -156,6 +156,30 @@ def test_too_many_boxes_is_an_error():
                             max_boxes=1)))
 
 
+def test_classification_scale_jitter_draws_the_shorter_side_up_to_resize_max():
+    # A horizontal ramp of 4 grey levels per pixel: resized to shorter side s, a row of the
+    # window climbs 4 * 64 / s per pixel, which tells the side each draw used.
+    ramp = np.broadcast_to((np.arange(64) * 4).astype(np.uint8)[None, :, None], (64, 64, 3))
+    example = {"image": np.ascontiguousarray(ramp), "label": np.int32(0)}
+
+    def sides(sizes):
+        augment = pipelines.Preprocess("classify", train=True, sizes=sizes, flip=False)
+        rng = np.random.default_rng(0)
+        rows = [augment(example, rng)["image"][20, :, 0].astype(float) for _ in range(200)]
+        return np.array([4 * 64 / np.polyfit(np.arange(10, 30), row[10:30], 1)[0]
+                         for row in rows])
+
+    np.testing.assert_allclose(sides(SMALL), 48, atol=0.5)  # no jitter: always resize_size
+    jittered = InputSizes(crop_size=40, resize_size=48, image_size=48, scales=(48,),
+                          resize_max=96)
+    drawn = sides(jittered)
+    assert drawn.min() > 47.5 and drawn.max() < 96.5
+    assert np.percentile(drawn, 10) < 56 and np.percentile(drawn, 90) > 88  # uniform
+    assert pipelines.training_shorter_side("classify", jittered) == 96
+    with pytest.raises(ValueError, match="resize_max 40 is below resize_size 48"):
+        InputSizes(crop_size=40, resize_size=48, image_size=48, scales=(48,), resize_max=40)
+
+
 def test_defaults_follow_the_architecture():
     sizes = pipelines.input_sizes("accurate_small")
     assert (sizes.crop_size, sizes.resize_size) == (87, 101)

@@ -7,7 +7,8 @@ save alongside a model.
 
 Per-example preprocessing (``Preprocess``), following the paper where it speaks:
 
-* ``classify``, train: shorter side -> ``resize_size`` (256 for the paper's nets), a random
+* ``classify``, train: shorter side -> ``resize_size`` (256 for the paper's nets; or drawn up
+  to ``resize_max``: scale jitter, off by default), a random
   ``crop_size`` window (the architecture's field of view: 221 accurate, 231 fast), a
   horizontal flip half of the time (section 3.1). When the source has boxes, windows that
   would cut the labelled object away are redrawn (ImageNet has no such boxes for most
@@ -71,12 +72,21 @@ class InputSizes:
       image_size: localize/detect: the side of the square training window and of the padded
         evaluation image.
       scales: localize/detect, train: shorter sides picked from at random before cropping.
+      resize_max: classify, train: when above ``resize_size``, the shorter side is drawn
+        uniformly from ``resize_size .. resize_max`` for each example (scale jitter; the
+        paper trains at the one size, 256). 0: off.
     """
 
     crop_size: int
     resize_size: int
     image_size: int
     scales: tuple[int, ...]
+    resize_max: int = 0
+
+    def __post_init__(self):
+        if self.resize_max and self.resize_max < self.resize_size:
+            raise ValueError(f"resize_max {self.resize_max} is below resize_size "
+                             f"{self.resize_size} (0 turns scale jitter off)")
 
 
 def input_sizes(arch: str | Architecture) -> InputSizes:
@@ -118,7 +128,10 @@ class Preprocess:
             raise ValueError("a training transform needs an rng")
         sizes = self.sizes
         if self.task == "classify":
-            out = self._crop(example, rng, sizes.resize_size, sizes.crop_size)
+            shorter_side = sizes.resize_size
+            if self.train and sizes.resize_max > sizes.resize_size:
+                shorter_side = int(rng.integers(sizes.resize_size, sizes.resize_max + 1))
+            out = self._crop(example, rng, shorter_side, sizes.crop_size)
         elif self.train:
             scale = sizes.scales[int(rng.integers(len(sizes.scales)))]
             out = self._crop(example, rng, scale, sizes.image_size)
@@ -316,7 +329,9 @@ def training_shorter_side(task: str, sizes: InputSizes) -> int:
     photo at a reduced size down to it (``TfdsSource.with_min_shorter_side``) loses nothing
     the network sees. Evaluation decodes at full size: its outputs map back to the file's
     pixels."""
-    return sizes.resize_size if task == "classify" else max(sizes.scales)
+    if task == "classify":
+        return max(sizes.resize_size, sizes.resize_max)
+    return max(sizes.scales)
 
 
 def _allow_grain_flags() -> None:

@@ -42,6 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.input = ml_collections.ConfigDict()
     c.input.crop_size = 0  # classify: square crop (the field of view: 221 accurate, 231 fast)
     c.input.resize_size = 0  # classify: shorter side before cropping (256 for the paper's nets)
+    c.input.resize_max = 0  # classify: > resize_size draws the side up to it (scale jitter)
     c.input.image_size = 0  # localize/detect: square training window (view + 2 coarse strides)
     c.input.scales = ()  # localize/detect: shorter sides drawn from before the window
     c.input.max_boxes = 100  # boxes per image in a batch

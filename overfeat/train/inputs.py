@@ -45,6 +45,7 @@ def input_sizes(config: ml_collections.ConfigDict, arch: Architecture) -> pipeli
         resize_size=given.resize_size or default.resize_size,
         image_size=given.image_size or default.image_size,
         scales=tuple(given.scales) or default.scales,
+        resize_max=given.resize_max,
     )
 
 
