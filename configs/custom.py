@@ -30,9 +30,8 @@ import pathlib
 
 import jax
 
-from overfeat.train.config import base_config
+from overfeat.train.config import TASKS, base_config
 
-TASKS = ("classify", "localize", "detect")
 ARGUMENTS = ("dataset", "task", "arch")
 TARGET_STEPS = {"classify": 2000, "localize": 600, "detect": 1200}
 MAX_EPOCHS = 200.0

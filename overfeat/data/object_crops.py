@@ -46,8 +46,7 @@ class ObjectCrops:
         self.context = float(context)
         self.min_size = float(min_size)
         self.class_names = tuple(source.class_names)
-        self.has_label = True
-        self.has_boxes = True
+        self.has_label = True  # for_task: a source read as crops needs no second wrapping
         read = getattr(source, "annotations", source.__getitem__)
         pairs = [(image, box) for image in range(len(source))
                  for box in _usable_objects(read(image), self.min_size)]

@@ -24,7 +24,6 @@ here (``box_formats.xyxy_from_voc_pixels``).
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import pathlib
@@ -32,11 +31,10 @@ import re
 
 import numpy as np
 import tensorflow_datasets as tfds
-from PIL import Image
 
 from overfeat.boxes import xyxy_from_tfds_yxyx_normalized
 from overfeat.data.box_formats import ONE_BASED_TFDS_DATASETS
-from overfeat.data.checks import BadExampleError, decode_image
+from overfeat.data.checks import BadExampleError, decode_image, image_size
 from overfeat.data.image_files import decode_rgb
 
 # Per-object flags that mark a box to be ignored in training and evaluation.
@@ -192,11 +190,9 @@ class TfdsSource:
         header."""
         record = self._source[index]
         try:
-            with Image.open(io.BytesIO(record["image"])) as header:
-                width, height = header.size
-        except OSError as error:
-            raise ValueError(f"{self.name}:{self.split} example {index}: image header does "
-                             f"not read: {error}") from None
+            height, width = image_size(record["image"], name=f"example {index}")
+        except BadExampleError as error:
+            raise ValueError(f"{self.name}:{self.split}: {error}") from None
         example = self._boxes(record, height, width)
         if self._label_key:
             example["label"] = np.int32(record[self._label_key])
@@ -223,14 +219,15 @@ class TfdsSource:
     def _example(self, record: dict, index: int) -> dict:
         data = record["image"]                                   # encoded bytes
         filename = _text(record[self._filename_key]) if self._filename_key else str(index)
+        pixel = 1.0  # the size of one of the file's pixels in the decoded image
         try:
-            with Image.open(io.BytesIO(data)) as header:
-                file_width, file_height = header.size
             if not self.decode_image:
-                image, height, width = data, file_height, file_width
+                image = data
+                height, width = image_size(data, name=filename)
             elif self.min_shorter_side:
                 image = decode_image(data, name=filename, min_shorter_side=self.min_shorter_side)
                 height, width = image.shape[:2]
+                pixel = width / image_size(data, name=filename)[1]
             else:
                 image = decode_rgb(data)                         # [H, W, 3]
                 height, width = image.shape[:2]
@@ -240,7 +237,7 @@ class TfdsSource:
         example = {"image": image}
         if self._label_key:
             example["label"] = np.int32(record[self._label_key])
-        example.update(self._boxes(record, height, width, pixel=width / file_width))
+        example.update(self._boxes(record, height, width, pixel=pixel))
         example["filename"] = filename
         if self._has_image_id:
             example["image_id"] = np.int64(record["image/id"])

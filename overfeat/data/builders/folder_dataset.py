@@ -303,8 +303,8 @@ class FolderDataset(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 class _Statistics:
     """Image sizes, object sizes, labels per class and negatives of the examples written, per
     split. An object's size is the side of the square of its area over the image's shorter
-    side (``object_size``: what a config scales images by to bring objects to the network's
-    field of view)."""
+    side (``object_size``: how large the six-scale inference will show the objects, for a
+    user to check against the network's field of view)."""
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
