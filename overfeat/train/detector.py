@@ -18,31 +18,21 @@ import ml_collections
 import optax
 from flax import nnx
 
-from overfeat.architectures import get_architecture
 from overfeat.boxes import cell_windows_xyxy, encode_boxes_in_windows
 from overfeat.models import OverFeat
-from overfeat.train import inputs, targets
+from overfeat.train import targets
 from overfeat.train.regressor import class_boxes
-from overfeat.train.task import apply_head_at, new_model, size_for_step, training_sizes, valid_mask
+from overfeat.train.task import MultiScaleTask, apply_head_at, new_model, valid_mask
 
 
-class DetectorTask:
+class DetectorTask(MultiScaleTask):
     name = "detect"
     batch_keys = ("image", "boxes", "labels", "ignore", "valid")
     background_class = True  # the last class is background (exported with the model)
     best_metric = ("balanced_accuracy", "max")
 
     def __init__(self, config: ml_collections.ConfigDict):
-        self.config = config
-        self.arch = get_architecture(config.arch)
-        self.stride = config.detector.stride
-        self.sizes = training_sizes(
-            self.arch,
-            config.detector.scales,
-            self.stride,
-            inputs.input_sizes(config, self.arch).image_size,
-        )
-        self.per_class = config.model.regressor == "per_class"
+        super().__init__(config, config.detector)
 
     def build_model(self, config, num_classes: int) -> OverFeat:
         # num_classes object classes + background, last.
@@ -52,12 +42,6 @@ class DetectorTask:
         if config.detector.train_regressor:
             return nnx.Param
         return nnx.All(nnx.Param, nnx.Not(nnx.PathContains("regressor")))
-
-    def step_size(self, step: int) -> int:
-        return size_for_step(self.sizes, self.config.seed, step)
-
-    def eval_size(self) -> int:
-        return self.sizes[len(self.sizes) // 2]
 
     def _cells(self, model: OverFeat, batch: dict, *, train: bool, key=None):
         layer5 = model.trunk(batch["image"])

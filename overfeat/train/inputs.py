@@ -49,58 +49,39 @@ def input_sizes(config: ml_collections.ConfigDict, arch: Architecture) -> pipeli
     )
 
 
-def train_dataset(
-    source,
-    config: ml_collections.ConfigDict,
-    *,
-    task: str,
-    arch: Architecture,
-    local_batch_size: int,
-    num_classes: int,
-):
-    """Infinite, shuffled (anew every epoch), augmented batches of this host's shard."""
+def _pipeline(source, config: ml_collections.ConfigDict, *, train: bool, num_workers: int,
+              task: str, arch: Architecture, local_batch_size: int, num_classes: int):
+    """``pipelines.make_pipeline`` with ``config.input``'s options."""
     return pipelines.make_pipeline(
         source,
         task=task,
-        train=True,
+        train=train,
         batch_size=local_batch_size,
         arch=arch,
         sizes=input_sizes(config, arch),
         seed=config.seed,
         max_boxes=config.input.max_boxes,
-        num_workers=config.input.workers,
+        num_workers=num_workers,
         num_threads=config.input.threads,
         on_bad_example=config.input.on_bad_example,
         num_classes=num_classes,
     )
 
 
-def eval_batches(
-    source,
-    config: ml_collections.ConfigDict,
-    *,
-    task: str,
-    arch: Architecture,
-    local_batch_size: int,
-    num_classes: int,
-):
+def train_dataset(source, config: ml_collections.ConfigDict, *, task: str, arch: Architecture,
+                  local_batch_size: int, num_classes: int):
+    """Infinite, shuffled (anew every epoch), augmented batches of this host's shard."""
+    return _pipeline(source, config, train=True, num_workers=config.input.workers, task=task,
+                     arch=arch, local_batch_size=local_batch_size, num_classes=num_classes)
+
+
+def eval_batches(source, config: ml_collections.ConfigDict, *, task: str, arch: Architecture,
+                 local_batch_size: int, num_classes: int):
     """One ordered pass over this host's shard (``config.eval_batches`` > 0: that many
-    batches), the last batch padded with ``valid`` False; every host yields as many."""
-    dataset = pipelines.make_pipeline(
-        source,
-        task=task,
-        train=False,
-        batch_size=local_batch_size,
-        arch=arch,
-        sizes=input_sizes(config, arch),
-        seed=config.seed,
-        max_boxes=config.input.max_boxes,
-        num_workers=0,
-        num_threads=config.input.threads,
-        on_bad_example=config.input.on_bad_example,
-        num_classes=num_classes,
-    )
-    batches = iter(dataset)
+    batches), the last batch padded with ``valid`` False; every host yields as many. Read in
+    this process, without worker processes."""
+    batches = iter(_pipeline(source, config, train=False, num_workers=0, task=task, arch=arch,
+                             local_batch_size=local_batch_size, num_classes=num_classes))
     return itertools.islice(batches, config.eval_batches) if config.eval_batches > 0 else batches
 
 

@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from overfeat.architectures import get_architecture
 from overfeat.boxes import (
     area_xyxy,
     cell_windows_xyxy,
@@ -24,8 +23,8 @@ from overfeat.boxes import (
     encode_boxes_in_windows,
 )
 from overfeat.models import OverFeat
-from overfeat.train import inputs, targets
-from overfeat.train.task import apply_head_at, new_model, size_for_step, training_sizes, valid_mask
+from overfeat.train import targets
+from overfeat.train.task import MultiScaleTask, apply_head_at, new_model, valid_mask
 
 
 def class_boxes(outputs: jax.Array, labels: jax.Array, per_class: bool) -> jax.Array:
@@ -37,35 +36,20 @@ def class_boxes(outputs: jax.Array, labels: jax.Array, per_class: bool) -> jax.A
     return jnp.take_along_axis(per, index, axis=-2)[..., 0, :]
 
 
-class RegressorTask:
+class RegressorTask(MultiScaleTask):
     name = "localize"
     batch_keys = ("image", "boxes", "labels", "ignore", "valid")
     background_class = False  # object classes only; the detector adds the background class
     best_metric = ("cell_iou50", "max")
 
     def __init__(self, config: ml_collections.ConfigDict):
-        self.config = config
-        self.arch = get_architecture(config.arch)
-        self.stride = config.regressor.stride
-        self.sizes = training_sizes(
-            self.arch,
-            config.regressor.scales,
-            self.stride,
-            inputs.input_sizes(config, self.arch).image_size,
-        )
-        self.per_class = config.model.regressor == "per_class"
+        super().__init__(config, config.regressor)
 
     def build_model(self, config, num_classes: int) -> OverFeat:
         return new_model(config, num_classes, regressor=config.model.regressor)
 
     def trainable(self, config):
         return nnx.All(nnx.Param, nnx.PathContains("regressor"))
-
-    def step_size(self, step: int) -> int:
-        return size_for_step(self.sizes, self.config.seed, step)
-
-    def eval_size(self) -> int:
-        return self.sizes[len(self.sizes) // 2]
 
     def predict(self, model: OverFeat, images: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``images [B, S, S, 3]`` -> (outputs ``[B, h, w, 4 | 4C]``, windows ``[h, w, 4]``)."""

@@ -12,8 +12,9 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from overfeat.architectures import Architecture
+from overfeat.architectures import Architecture, get_architecture
 from overfeat.models import OverFeat, create_model, max_pool
+from overfeat.train.inputs import input_sizes
 
 
 class Task(Protocol):
@@ -140,6 +141,28 @@ def resize_batch(batch: dict, size: int | None) -> dict:
     if "boxes" in batch:
         out["boxes"] = batch["boxes"] * jnp.array([size / width, size / height] * 2, jnp.float32)
     return out
+
+
+class MultiScaleTask:
+    """What the regressor and the detector share: both train on whole square images resized on
+    the device to one of ``group.scales`` per step (section 4.2's multi-scale training; ``group``
+    is ``config.regressor`` or ``config.detector``), at ``group.stride``, and evaluate at the
+    middle size."""
+
+    def __init__(self, config: ml_collections.ConfigDict, group: ml_collections.ConfigDict):
+        self.config = config
+        self.arch = get_architecture(config.arch)
+        self.stride = group.stride
+        self.sizes = training_sizes(
+            self.arch, group.scales, self.stride, input_sizes(config, self.arch).image_size
+        )
+        self.per_class = config.model.regressor == "per_class"
+
+    def step_size(self, step: int) -> int:
+        return size_for_step(self.sizes, self.config.seed, step)
+
+    def eval_size(self) -> int:
+        return self.sizes[len(self.sizes) // 2]
 
 
 def training_sizes(arch: Architecture, scales, stride: str, image_size: int) -> tuple[int, ...]:
