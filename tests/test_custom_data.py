@@ -118,6 +118,10 @@ def test_export_writes_coco_boxes_crowds_and_categories_by_hand(tmp_path):
     assert [a["iscrowd"] for a in document["annotations"]] == [0, 1, 0, 0]
     with Image.open(tmp_path / "images" / "000000.jpg") as image:
         assert image.size == (100, 60)
+    for start, count in ((1, 5), (0, 0)):  # past the end; nothing asked for
+        with pytest.raises(ValueError, match="nothing to export: 1 examples"):
+            export_coco_folder(ListSource([_hand_worked_image()]), tmp_path / "again",
+                               count=count, start=start)
 
 
 def _cli(*argv: str) -> str:
