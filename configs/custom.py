@@ -56,6 +56,7 @@ def get_config(arg=None):
     # Measured on the synthetic data (configs/synthetic.py, NOTES.md "Training"): He-normal
     # initialisation and Adam learn in minutes where N(0, 0.01) and SGD sit at chance.
     config.model.init = "he"
+    config.model.input_norm = "image" if small else "dataset"
     config.model.dropout = 0.0 if small else 0.5
     config.optimizer.name = "adam"
     config.optimizer.learning_rate = 3e-4 if task == "detect" else 1e-3

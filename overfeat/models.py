@@ -19,6 +19,13 @@ from flax import nnx
 from overfeat.architectures import Architecture, Conv, get_architecture
 
 RegressorKind = Literal["shared", "per_class"]
+# "dataset": subtract the model's mean and divide by its std (the paper; the release).
+# "image": standardize each image's channels by that image's own mean and deviation (the small
+# CPU configs: measured in NOTES.md "What limits the small nets").
+InputNorm = Literal["dataset", "image"]
+INPUT_NORMS = ("dataset", "image")
+# Added to an image's deviation (0..255 scale) so that a flat image maps to zeros, not noise.
+IMAGE_NORM_EPSILON = 1.0
 
 # The original release normalizes every channel with one scalar mean and deviation.
 RELEASE_MEAN = 118.380948
@@ -89,6 +96,7 @@ class Trunk(nnx.Module):
     """Layers 1-5 (1-6 of the accurate net), normalization included, without the last pool.
 
     ``images [B, H, W, 3]`` RGB on the 0..255 scale -> layer-5 map ``[B, L_h, L_w, C5]``.
+    ``input_norm`` (``InputNorm``) says how the pixels are normalized first.
     """
 
     def __init__(
@@ -97,11 +105,15 @@ class Trunk(nnx.Module):
         *,
         mean: float | Sequence[float] = IMAGENET_MEAN,
         std: float | Sequence[float] = IMAGENET_STD,
+        input_norm: InputNorm = "dataset",
         init_std: float | None = None,
         dtype: jnp.dtype | None = None,
         rngs: nnx.Rngs,
     ):
+        if input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {INPUT_NORMS}, got {input_norm!r}")
         self.arch = arch
+        self.input_norm = input_norm
         self.mean = Preprocessing(jnp.broadcast_to(jnp.asarray(mean, jnp.float32), (3,)))
         self.std = Preprocessing(jnp.broadcast_to(jnp.asarray(std, jnp.float32), (3,)))
         channels = 3
@@ -120,7 +132,7 @@ class Trunk(nnx.Module):
             channels = conv.features
 
     def __call__(self, images: jax.Array, *, taps: dict | None = None) -> jax.Array:
-        x = (images.astype(jnp.float32) - self.mean[...]) / self.std[...]
+        x = self.normalize(images)
         for layer in self.arch.trunk[:-1]:
             if isinstance(layer, Conv):
                 x = jax.nn.relu(getattr(self, layer.name)(x))
@@ -129,6 +141,15 @@ class Trunk(nnx.Module):
             if taps is not None:
                 taps[layer.name] = x
         return x
+
+
+    def normalize(self, images: jax.Array) -> jax.Array:
+        x = images.astype(jnp.float32)
+        if self.input_norm == "image":
+            mean = jnp.mean(x, axis=(-3, -2), keepdims=True)
+            deviation = jnp.std(x, axis=(-3, -2), keepdims=True)
+            return (x - mean) / (deviation + IMAGE_NORM_EPSILON)
+        return (x - self.mean[...]) / self.std[...]
 
 
 class Head(nnx.Module):
@@ -202,6 +223,7 @@ class OverFeat(nnx.Module):
         regressor: RegressorKind | None = None,
         mean: float | Sequence[float] = IMAGENET_MEAN,
         std: float | Sequence[float] = IMAGENET_STD,
+        input_norm: InputNorm = "dataset",
         dropout: float = 0.5,
         init_std: float | None = None,
         dtype: jnp.dtype | None = None,
@@ -214,7 +236,10 @@ class OverFeat(nnx.Module):
         self.arch = arch
         self.num_classes = num_classes
         self.regressor_kind = regressor
-        self.trunk = Trunk(arch, mean=mean, std=std, init_std=init_std, dtype=dtype, rngs=rngs)
+        self.trunk = Trunk(
+            arch, mean=mean, std=std, input_norm=input_norm, init_std=init_std, dtype=dtype,
+            rngs=rngs,
+        )
         channels = arch.layer5_channels()
         self.classifier = Head(
             channels,
@@ -269,7 +294,8 @@ def create_model(
       num_classes: classifier outputs (add one yourself for a detector's background class).
       regressor: ``None``, ``"shared"`` (4 outputs) or ``"per_class"`` (4 per class).
       seed: initialisation seed.
-      **kwargs: ``mean``, ``std``, ``dropout``, ``init_std`` (None: He normal; the paper's
+      **kwargs: ``mean``, ``std``, ``input_norm`` (``"dataset"``: those statistics;
+        ``"image"``: each image's own), ``dropout``, ``init_std`` (None: He normal; the paper's
         ImageNet runs use 0.01) and ``dtype`` (compute dtype, e.g. ``jnp.bfloat16``).
     """
     return OverFeat(

@@ -40,6 +40,7 @@ from flax import nnx
 
 from overfeat.architectures import ARCHITECTURES, Architecture, Conv, MaxPool, get_architecture
 from overfeat.models import (
+    INPUT_NORMS,
     RELEASE_MEAN,
     RELEASE_STD,
     OverFeat,
@@ -260,6 +261,8 @@ class CheckpointInfo:
       num_classes: classifier outputs, a detector's background class included.
       regressor: ``None``, ``"shared"`` or ``"per_class"``.
       mean, std: per-channel input statistics on the 0..255 scale.
+      input_norm: ``"dataset"`` (``mean``/``std``) or ``"image"`` (each image's own
+        statistics; ``overfeat.models.InputNorm``). Absent in older files: ``"dataset"``.
       class_names: a display name per output, or ``None``.
       class_ids: a stable id per output (WNIDs for ImageNet), or ``None``; names can be
         ambiguous ("crane"), ids cannot.
@@ -275,6 +278,7 @@ class CheckpointInfo:
     regressor: RegressorKind | None = None
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    input_norm: str = "dataset"
     class_names: tuple[str, ...] | None = None
     class_ids: tuple[str, ...] | None = None
     background_class: bool = False
@@ -287,7 +291,7 @@ class CheckpointInfo:
         """A model of this description (randomly initialised; ``load_model`` fills it)."""
         return create_model(
             self.arch, num_classes=self.num_classes, regressor=self.regressor,
-            mean=self.mean, std=self.std, dropout=self.dropout,
+            mean=self.mean, std=self.std, input_norm=self.input_norm, dropout=self.dropout,
             dtype=None if self.compute_dtype is None else jnp.dtype(self.compute_dtype),
         )
 
@@ -302,6 +306,7 @@ class CheckpointInfo:
             "background_class": self.background_class,
             "mean": list(self.mean),
             "std": list(self.std),
+            "input_norm": self.input_norm,
             "dropout": self.dropout,
             "compute_dtype": self.compute_dtype,
             "class_names": None if self.class_names is None else list(self.class_names),
@@ -415,6 +420,7 @@ def _describe(model, class_names, class_ids, background_class, metadata) -> Chec
         regressor=model.regressor_kind,
         mean=tuple(float(v) for v in np.asarray(model.trunk.mean[...])),
         std=tuple(float(v) for v in np.asarray(model.trunk.std[...])),
+        input_norm=model.trunk.input_norm,
         class_names=None if class_names is None else tuple(str(n) for n in class_names),
         class_ids=None if class_ids is None else tuple(str(n) for n in class_ids),
         background_class=bool(background_class),
@@ -490,12 +496,15 @@ def _info_from_json(data: Any) -> CheckpointInfo:
         if not isinstance(values, list) or len(values) != 3:
             raise ValueError(f"{key} must be a list of 3 numbers, got {values!r}")
         stats[key] = tuple(float(v) for v in values)
+    input_norm = data.get("input_norm", "dataset")
+    if input_norm not in INPUT_NORMS:
+        raise ValueError(f"input_norm must be one of {list(INPUT_NORMS)}, got {input_norm!r}")
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ValueError("metadata must be a JSON object")
     return CheckpointInfo(
         arch=arch, num_classes=num_classes, regressor=data["regressor"],
-        mean=stats["mean"], std=stats["std"],
+        mean=stats["mean"], std=stats["std"], input_norm=input_norm,
         class_names=lists["class_names"], class_ids=lists["class_ids"],
         background_class=bool(data.get("background_class", False)),
         dropout=float(data.get("dropout", 0.0)),

@@ -59,6 +59,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.init_from = ""  # a saved model (or a training workdir) whose trunk we start from
     c.model.mean = (123.675, 116.28, 103.53)
     c.model.std = (58.395, 57.12, 57.375)
+    # "dataset": normalize by model.mean/std (the paper); "image": by each image's own channel
+    # statistics (a departure for the small CPU configs, NOTES.md "What limits the small nets").
+    c.model.input_norm = "dataset"
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"  # sgd (the paper's) | adam
@@ -277,6 +280,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
         "must be '', 'shared' or 'per_class'",
     )
     check(0.0 <= c.model.dropout < 1.0, "model.dropout", "must be in [0, 1)")
+    check(c.model.input_norm in ("dataset", "image"), "model.input_norm",
+          "must be 'dataset' or 'image'")
     check(c.optimizer.name in ("sgd", "adam"), "optimizer.name", "must be 'sgd' or 'adam'")
     check(c.optimizer.learning_rate > 0, "optimizer.learning_rate", "must be positive")
     check(0.0 <= c.optimizer.momentum < 1.0, "optimizer.momentum", "must be in [0, 1)")

@@ -54,6 +54,7 @@ def model_kwargs(config: ml_collections.ConfigDict) -> dict:
         "dtype": jnp.bfloat16 if config.model.dtype == "bfloat16" else None,
         "mean": tuple(config.model.mean),
         "std": tuple(config.model.std),
+        "input_norm": config.model.input_norm,
     }
 
 
@@ -70,7 +71,14 @@ def new_model(
         **model_kwargs(config),
     )
     if config.model.init_from:
-        copied = copy_matching(load_initial_model(config.model.init_from), model)
+        initial = load_initial_model(config.model.init_from)
+        if initial.trunk.input_norm != model.trunk.input_norm:
+            raise ValueError(
+                f"model.init_from={config.model.init_from!r} was trained with input_norm="
+                f"{initial.trunk.input_norm!r}, this config has model.input_norm="
+                f"{model.trunk.input_norm!r}: its trunk would see other inputs"
+            )
+        copied = copy_matching(initial, model)
         if not any(path[0] == "trunk" for path in copied):
             raise ValueError(
                 f"model.init_from={config.model.init_from!r}: its trunk does not fit "
