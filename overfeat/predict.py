@@ -86,12 +86,12 @@ def voting_passes(scales: Sequence[int], flips: bool) -> int:
 
 
 def calibrated_scores(summed, passes: int) -> np.ndarray:
-    """Greedy-merged scores in [0, 1): ``summed / (summed + passes)``, ``float32``.
+    """Greedy-merged scores in [0, 1]: ``summed / (summed + passes)``, ``float32``.
 
     ``summed`` is the accumulator's score (the sum of a merged box's member confidences,
     section 4.3), unbounded: it grows with the scales and flips run. Dividing by the
     ``passes`` that could have voted (``voting_passes``) gives the confident votes per pass,
-    ``x``; ``x / (1 + x)`` maps it into [0, 1): 0.5 is one fully confident vote per pass, 0.75
+    ``x``; ``x / (1 + x)`` maps it into [0, 1]: 0.5 is one fully confident vote per pass, 0.75
     three, 0.9 nine. The map is strictly increasing in ``summed`` for a fixed inference
     setting, so the ranking (and AP) is the accumulator's.
 
@@ -99,8 +99,8 @@ def calibrated_scores(summed, passes: int) -> np.ndarray:
     cells for ``fast_small`` at the six scales with flips, thousands for the full nets) has
     ``x`` in the tens, and in float32 ``1 - exp(-x)`` is exactly 1 from ``x`` ~ 17 on, tying
     boxes the accumulator ranks apart; ``x / (1 + x)`` resolves ``x`` to ~6e-8 (1 + x)^2
-    (1e-4 at ``x`` = 40). It also spreads the range a threshold
-    is chosen in (``x`` from 1 to 20) over [0.5, 0.95] rather than [0.63, 1 - 2e-9].
+    (1e-4 at ``x`` = 40). It also spreads the range a threshold is chosen in (``x`` from 1
+    to 20) over [0.5, 0.95] rather than [0.63, 1 - 2e-9].
     """
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}")
