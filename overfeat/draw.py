@@ -75,8 +75,8 @@ def _caption(label: int, score: float | None, class_names: Sequence[str] | None)
 
 def confident(prediction: Mapping, fraction: float = 0.25, most: int = 6):
     """The boxes worth drawing: at most ``most``, each scoring >= ``fraction`` of the
-    image's best (greedy scores are sums over scales and flips, so no absolute threshold
-    suits every image)."""
+    image's best (relative: the list may have been made with any score threshold, 0 for
+    evaluation)."""
     scores = np.asarray(prediction["scores"], np.float64)
     if not len(scores):
         return np.zeros((0, 4)), np.zeros(0, np.int32), scores

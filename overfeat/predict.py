@@ -26,9 +26,11 @@ Table 2's coarse and fine rows see the same inputs.
 * **Localization and detection (4.3, 5).** Per scale, the top-k classes by their maximum
   probability over the scale's cells and flips (a detector's background class never among
   them), their boxes from every cell of that scale, all scales together merged by
-  ``merge="greedy"`` (the paper's accumulator: merged score = sum of its members'
-  confidences), ``"nms"`` or ``"nmm"`` (``overfeat.merge``). Steps (a)-(c) run inside the
-  compiled program, so only the top-k classes' maps leave the device.
+  ``merge="greedy"`` (the paper's accumulator: merged boxes ranked by the sum of their
+  members' confidences, reported calibrated to [0, 1] by ``calibrated_scores``), ``"nms"`` or
+  ``"nmm"`` (``overfeat.merge``). Steps (a)-(c) run inside the compiled program, so only the
+  top-k classes' maps leave the device. A classifier without a regressor but with a
+  background class boxes each cell by its window instead (the sliding-window flow).
 
 Batches: each image's scaled sizes are snapped to a few aspect buckets
 (``scales.bucket_shapes``) and batches are padded to a power of two, so a stream of images
@@ -70,6 +72,42 @@ Scales = Sequence[int] | Literal["center"]
 MergeMethod = Literal["greedy", "nms", "nmm"]
 
 DEFAULT_BATCH_SIZE = 8
+
+# ``detect``'s (and ``overfeat detect``'s) threshold on the calibrated score
+# (``calibrated_scores``): merged boxes below it are dropped. Provisional: to be set from
+# measurements on trained models (``overfeat.evaluation.output_quality``: false boxes on
+# images with no object, duplicate rate) -- change it here and nowhere else.
+DEFAULT_SCORE_THRESHOLD = 0.5
+
+
+def voting_passes(scales: Sequence[int], flips: bool) -> int:
+    """The passes that could vote for a box: each scale, and its mirror with ``flips``."""
+    return len(scales) * (2 if flips else 1)
+
+
+def calibrated_scores(summed, passes: int) -> np.ndarray:
+    """Greedy-merged scores in [0, 1]: ``summed / (summed + passes)``, ``float32``.
+
+    ``summed`` is the accumulator's score (the sum of a merged box's member confidences,
+    section 4.3), unbounded: it grows with the scales and flips run. Dividing by the
+    ``passes`` that could have voted (``voting_passes``) gives the confident votes per pass,
+    ``x``; ``x / (1 + x)`` maps it into [0, 1]: 0.5 is one fully confident vote per pass, 0.75
+    three, 0.9 nine. The map is strictly increasing in ``summed`` for a fixed inference
+    setting, so the ranking (and AP) is the accumulator's.
+
+    Why not ``1 - exp(-x)``: it saturates. A box that gathers every cell of every pass (446
+    cells for ``fast_small`` at the six scales with flips, thousands for the full nets) has
+    ``x`` in the tens, and in float32 ``1 - exp(-x)`` is exactly 1 from ``x`` ~ 17 on, tying
+    boxes the accumulator ranks apart; ``x / (1 + x)`` resolves ``x`` to ~6e-8 (1 + x)^2
+    (1e-4 at ``x`` = 40). It also spreads the range a threshold is chosen in (``x`` from 1
+    to 20) over [0.5, 0.95] rather than [0.63, 1 - 2e-9].
+    """
+    if passes < 1:
+        raise ValueError(f"passes must be at least 1, got {passes}")
+    summed = np.asarray(summed, np.float64)
+    if np.any(summed < 0):
+        raise ValueError("summed confidences are sums of probabilities: never negative")
+    return (summed / (summed + passes)).astype(np.float32)
 
 
 # --- The original release's single view ------------------------------------------------------
@@ -139,7 +177,7 @@ def _scale_forward(
     stride: Stride,
     flips: bool,
     top_k: int,
-    exclude_background: bool,
+    background_index: int | None,
     per_class: bool,
     return_maps: bool,
 ) -> dict[str, jax.Array]:
@@ -150,9 +188,9 @@ def _scale_forward(
     * ``flip_maxima [b, F, C]``: each class's maximum probability over the cells (3.3 (i)).
     * ``probabilities [b, F, h, w, C]``: the softmax maps (``return_maps`` only).
     * with ``top_k``: ``top_classes [b, k]`` (4.3 (a): by the maximum over cells and flips;
-      the background class, last, excluded when asked), ``top_probabilities
-      [b, F, h, w, k]`` and ``deltas [b, F, h, w, k or 1, 4]`` (the regressor's outputs for
-      those classes; one set for a shared regressor), in each cell's window frame.
+      the ``background_index`` class excluded), ``top_probabilities [b, F, h, w, k]`` and,
+      with a regressor, ``deltas [b, F, h, w, k or 1, 4]`` (its outputs for those classes;
+      one set for a shared regressor), in each cell's window frame.
     """
     model = nnx.merge(graphdef, state)
     views = images.astype(jnp.float32)
@@ -171,13 +209,15 @@ def _scale_forward(
         result["probabilities"] = probabilities
     if top_k:
         maxima = result["flip_maxima"].max(axis=1)  # [b, C]
-        if exclude_background:
-            maxima = maxima.at[:, -1].set(-jnp.inf)
+        if background_index is not None:
+            maxima = maxima.at[:, background_index].set(-jnp.inf)
         _, top = jax.lax.top_k(maxima, top_k)  # [b, k]; ties: the lower class first
         result["top_classes"] = top
         result["top_probabilities"] = jnp.take_along_axis(
             probabilities, top[:, None, None, None, :], axis=-1
         )  # [b, F, h, w, k]
+        if "boxes" not in outputs:  # a classifier: each box is its cell's window
+            return result
         deltas = by_image(outputs["boxes"].astype(jnp.float32))  # [b, F, h, w, 4 | 4C]
         deltas = deltas.reshape(*deltas.shape[:-1], -1, 4)  # [b, F, h, w, 1 | C, 4]
         if per_class:  # class-major outputs: [..., C, 4]
@@ -214,11 +254,14 @@ class Predictor:
     """Classification, localization and detection on images with one network.
 
     Args:
-      model: an ``OverFeat`` network (weights in it); ``localize``/``detect`` need its
-        regressor.
+      model: an ``OverFeat`` network (weights in it). ``localize``/``detect`` use its
+        regressor; without one they box each confident cell by its window, which needs a
+        background class (the sliding-window flow of a classifier trained on class folders
+        with a ``background/`` one).
       class_names: a name per class, or ``None``.
-      background_class: the last class is a detector's background: never a localized or
-        detected class.
+      background_class: the last class is a detector's background. Without it a class named
+        ``background`` (any case) is the background. Either is never a localized or
+        detected class (``background_index``).
       rule: the scale plan's sizing rule (``scales.scale_plan``): ``"nearest"`` or
         ``"table5"``.
       aspect_buckets: image aspects are snapped to these before planning (bounding the
@@ -257,6 +300,9 @@ class Predictor:
         self.model = model
         self.class_names = None if class_names is None else tuple(class_names)
         self.background_class = bool(background_class)
+        self.background_index = _background_index(
+            self.class_names, self.background_class, model.num_classes
+        )
         self.rule = rule
         self.aspect_buckets = None if aspect_buckets is None else tuple(aspect_buckets)
         self.batch_size = int(batch_size)
@@ -413,7 +459,8 @@ class Predictor:
             (the paper's t), ``distance_weight``, ``weighting``; nms ``iou_threshold``; nmm
             ``match_threshold``, ``match_metric``.
           min_confidence: boxes whose cell confidence is below this do not enter the merge.
-          score_threshold: merged boxes scoring below this are dropped.
+          score_threshold: merged boxes whose ``scores`` (calibrated: in [0, 1]) are below
+            this are dropped.
           max_boxes: keep at most this many boxes (the best), ``None`` all.
           return_maps: add ``maps`` (as ``classify``) and ``candidates``: every box before
             merging, ``{"boxes" [N, 4], "scores", "labels", "scale" (1..6), "flipped",
@@ -421,9 +468,13 @@ class Predictor:
             ended in, -1 for none).
 
         Returns per image ``{"boxes" [K, 4] float32 xyxy original pixels (clipped to the
-        image), "scores" [K], "labels" [K] int32, "class_names"}``, by descending score. A
-        greedy-merged box's score is the sum of its members' confidences (it grows with the
-        scales and flips used); NMS and NMM keep their best member's.
+        image), "scores" [K] float32 in [0, 1], "labels" [K] int32, "class_names",
+        "regressor"}``, by descending score. A greedy-merged box's score is
+        ``calibrated_scores`` of the sum of its members' confidences (the accumulator's
+        score, which grows with the scales and flips used), the sum itself kept as
+        ``"summed_scores"`` [K]; NMS and NMM keep their best member's confidence.
+        ``"regressor"`` is ``False`` when the network has none and each box is a merge of the
+        windows of cells (a classifier with a background class: the sliding-window flow).
         """
         return self._locate(
             images,
@@ -450,14 +501,16 @@ class Predictor:
         merge: MergeMethod = "greedy",
         merge_params: Mapping[str, Any] | None = None,
         min_confidence: float = 0.01,
-        score_threshold: float = 0.1,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         max_boxes: int | None = 100,
         return_maps: bool = False,
     ):
         """Detection (section 5): ``localize`` with a detector's defaults: cells below 1%
-        confidence give no box, merged boxes below 0.1 are dropped, at most 100 kept. The
-        background class (the checkpoint's ``background_class``) is never a detection here
-        nor in ``localize``."""
+        confidence give no box, merged boxes whose calibrated score is below
+        ``DEFAULT_SCORE_THRESHOLD`` are dropped, at most 100 kept. The background class
+        (``background_index``) is never a detection here nor in ``localize``. A classifier
+        with a background class and no regressor detects too: each confident cell's window
+        is its box (``"regressor": False`` in the result)."""
         return self._locate(
             images,
             scales=scales,
@@ -518,7 +571,7 @@ class Predictor:
             forward = functools.partial(
                 _scale_forward,
                 self._graphdef,
-                exclude_background=self.background_class,
+                background_index=self.background_index,
                 per_class=self.model.regressor_kind == "per_class",
                 **config,
             )
@@ -585,7 +638,8 @@ class Predictor:
         return maps
 
     def _candidates(self, image_passes, original_size, stride) -> dict[str, np.ndarray]:
-        """Every box of every scale and flip for its scale's top-k classes (4.1, 4.3 (b)-(c))."""
+        """Every box of every scale and flip for its scale's top-k classes (4.1, 4.3 (b)-(c)).
+        Without a regressor a cell's box is its window (zero deltas)."""
         parts: dict[str, list[np.ndarray]] = {
             name: [] for name in ("boxes", "scores", "labels", "scale", "flipped", "cell")
         }
@@ -594,9 +648,12 @@ class Predictor:
             flips, rows, cols, k = out["top_probabilities"].shape  # [F, h, w, k]
             windows = cell_windows_xyxy(self.arch, rows, cols, stride)  # [h, w, 4]
             cells = np.stack(np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"), -1)
+            deltas = out.get("deltas")  # [F, h, w, k | 1, 4]
+            if deltas is None:
+                deltas = np.zeros((flips, rows, cols, 1, 4), np.float32)
             for flip in range(flips):
                 boxes = boxes_in_original_image_xyxy(
-                    out["deltas"][flip],  # [h, w, k | 1, 4]
+                    deltas[flip],  # [h, w, k | 1, 4]
                     windows[:, :, None, :],
                     scaled_size=scale_pass.scaled.size,
                     original_size=original_size,
@@ -633,17 +690,20 @@ class Predictor:
         max_boxes,
         return_maps,
     ):
-        if self.model.regressor is None:
+        if self.model.regressor is None and self.background_index is None:
             raise ValueError(
-                "localization and detection need a model with a box regressor; this one has "
-                "none (a classifier checkpoint or release weights)"
+                "localization and detection need a model with a box regressor, or a "
+                "classifier with a background class to box its confident windows; this one "
+                "has neither (a classifier checkpoint without a 'background' class, or release "
+                "weights): train a regressor on it (section 4), or a classifier on class "
+                "folders that include background/"
             )
         if isinstance(scales, str):
             raise ValueError("localization runs on scales 1..6, not the central view")
         _check_options(scales, stride)
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
-        top_k = min(top_k, self.num_classes - self.background_class)
+        top_k = min(top_k, self.num_classes - (self.background_index is not None))
         if max_boxes is not None and max_boxes < 0:
             raise ValueError(f"max_boxes must be >= 0 or None, got {max_boxes}")
         if merge not in _MERGE_METHODS:
@@ -659,6 +719,7 @@ class Predictor:
                 candidates,
                 merge,
                 dict(merge_params or {}),
+                passes=voting_passes(scales, flips),
                 min_confidence=min_confidence,
                 score_threshold=score_threshold,
                 max_boxes=max_boxes,
@@ -666,6 +727,7 @@ class Predictor:
             # inside the image: never lowers the IoU with an object in it
             result["boxes"] = clip_xyxy(result["boxes"], *array.shape[:2])
             result["class_names"] = self._names(result["labels"])
+            result["regressor"] = self.model.regressor is not None  # False: boxes are windows
             if return_maps:
                 result["maps"] = self._maps(image_passes, array.shape[:2], stride)
                 result["candidates"] = candidates | {"assignment": assignment}
@@ -674,13 +736,32 @@ class Predictor:
 
 
 _MERGE_METHODS = ("greedy", "nms", "nmm")
+BACKGROUND_NAME = "background"  # an image-folder dataset's background folder, any case
+
+
+def _background_index(
+    class_names: Sequence[str] | None, flagged: bool, num_classes: int
+) -> int | None:
+    """The background output: the last when flagged (a detector's training appends it);
+    otherwise the class named ``background`` (image-folder classes are sorted folder names,
+    so it can be anywhere); ``None`` when neither."""
+    if flagged:
+        return num_classes - 1
+    named = [i for i, name in enumerate(class_names or ()) if name.lower() == BACKGROUND_NAME]
+    if len(named) > 1:
+        raise ValueError(
+            f"classes {named} are all named {BACKGROUND_NAME!r}: which one is the background?"
+        )
+    return named[0] if named else None
 
 
 def _merge_candidates(
-    candidates, method, params, *, min_confidence, score_threshold, max_boxes
+    candidates, method, params, *, passes, min_confidence, score_threshold, max_boxes
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Merge the candidates that pass ``min_confidence``; keep the merged boxes scoring at
-    least ``score_threshold``, at most ``max_boxes``. Returns the result and ``[N]`` each
+    least ``score_threshold``, at most ``max_boxes``. A greedy-merged box scores
+    ``calibrated_scores(summed, passes)`` (its raw sum kept as ``summed_scores``); NMS and
+    NMM its best member's confidence, already in [0, 1]. Returns the result and ``[N]`` each
     candidate's output row (-1: none)."""
     params.pop("return_assignment", None)
     entered = np.flatnonzero(candidates["scores"] >= min_confidence)
@@ -692,12 +773,17 @@ def _merge_candidates(
         return_assignment=True,
         **params,
     )
+    summed = scores if method == "greedy" else None
+    if summed is not None:
+        scores = calibrated_scores(summed, passes)  # increasing: still sorted, descending
     kept = int(np.sum(scores >= score_threshold))  # scores are sorted, descending
     if max_boxes is not None:
         kept = min(kept, max_boxes)
     assignment = np.full(len(candidates["scores"]), -1, np.int64)
     assignment[entered] = np.where(rows < kept, rows, -1)
     result = {"boxes": boxes[:kept], "scores": scores[:kept], "labels": labels[:kept]}
+    if summed is not None:
+        result["summed_scores"] = np.asarray(summed[:kept], np.float32)
     return result, assignment
 
 
@@ -734,10 +820,13 @@ def _as_arrays(images) -> tuple[list[np.ndarray], bool]:
 
 def to_json(result: Mapping[str, Any]) -> dict[str, Any]:
     """A result of ``Predictor.classify/localize/detect`` as plain JSON values (the maps,
-    candidates and full probability vector left out)."""
+    candidates and full probability vector left out; a greedy merge's raw ``summed_scores``
+    and whether a ``regressor`` made the boxes kept)."""
     out: dict[str, Any] = {}
-    for name in ("labels", "scores", "boxes"):
+    for name in ("labels", "scores", "summed_scores", "boxes"):
         if name in result:
             out[name] = np.asarray(result[name]).tolist()
     out["class_names"] = result.get("class_names")
+    if "regressor" in result:
+        out["regressor"] = bool(result["regressor"])
     return out

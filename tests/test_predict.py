@@ -11,7 +11,15 @@ from random_models import random_model
 from overfeat import dense, merge, scales
 from overfeat.features import FeatureExtractor
 from overfeat.images import resize_image
-from overfeat.predict import Predictor, class_probabilities, classification_view
+from overfeat.predict import (
+    Predictor,
+    _merge_candidates,
+    calibrated_scores,
+    class_probabilities,
+    classification_view,
+    to_json,
+    voting_passes,
+)
 
 FAST = "fast_small"  # view 59, fine stride 8, coarse stride 16
 
@@ -134,7 +142,9 @@ def test_box_of_a_cell_in_the_original_image_hand_worked():
 
 def test_constant_regressor_boxes_merge_into_their_mean():
     """Every cell predicts the same box in its window's frame and the same class: all boxes of
-    both scales and flips merge into one, their mean, scoring the sum of their confidences."""
+    both scales and flips merge into one, their mean, scoring the sum of their confidences
+    (``summed_scores``), reported calibrated by the 4 passes that could vote (2 scales x 2
+    flips): sum / (sum + 4)."""
     model = random_model(FAST, num_classes=3, regressor="shared", seed=6)
     d = np.array([0.05, -0.1, -0.02, 0.08])
     _set_output_layer(model.regressor, 0.0, d)
@@ -160,11 +170,15 @@ def test_constant_regressor_boxes_merge_into_their_mean():
         assert (result["candidates"]["assignment"] == 0).all()
         if method == "greedy":
             np.testing.assert_allclose(result["boxes"][0], np.mean(boxes, axis=0), rtol=1e-5)
-            np.testing.assert_allclose(result["scores"][0], len(boxes) * probability, rtol=1e-5)
+            summed = len(boxes) * probability  # 26 p, p = 0.834: 21.7
+            np.testing.assert_allclose(result["summed_scores"][0], summed, rtol=1e-5)
+            np.testing.assert_allclose(result["scores"][0], summed / (summed + 4), rtol=1e-5)
+            assert result["regressor"] is True
         else:  # NMM: the enclosing box of the group, the best member's score
             hull = np.concatenate([np.min(boxes, 0)[:2], np.max(boxes, 0)[2:]])
             np.testing.assert_allclose(result["boxes"][0], np.clip(hull, 0, 100), rtol=1e-5)
             np.testing.assert_allclose(result["scores"][0], probability, rtol=1e-5)
+            assert "summed_scores" not in result  # nothing was summed
     # NMS keeps the first of equal scores and drops the boxes overlapping it by IoU > 0.5
     nms = predictor.localize(image, scales=(1, 2), top_k=1, merge="nms")
     kept, *_ = merge.nms(np.array(boxes, np.float32), np.ones(len(boxes)), np.ones(len(boxes),
@@ -215,7 +229,7 @@ def test_shape_buckets_bound_the_compiled_programs(classifier):
 def test_bad_requests_are_named(classifier):
     predictor = Predictor(classifier)
     (image,) = _images((60, 60))
-    with pytest.raises(ValueError, match="need a model with a box regressor"):
+    with pytest.raises(ValueError, match="need a model with a box regressor, or a classifier"):
         predictor.localize(image)
     with pytest.raises(ValueError, match="scales must be distinct values of 1..6"):
         predictor.classify(image, scales=(0, 2))
@@ -237,3 +251,50 @@ def test_bfloat16_compute_stays_close_and_leaves_the_model_alone(classifier):
     assert classifier.trunk.conv1.dtype is None
     np.testing.assert_allclose(half["probabilities"], reference["probabilities"], atol=0.05)
     assert not np.array_equal(half["probabilities"], reference["probabilities"])
+
+
+def test_calibrated_scores_hand_worked_monotone_and_in_unit_interval():
+    """sum / (sum + passes): one fully confident vote per pass is 0.5, three 0.75."""
+    assert voting_passes((1, 2, 3, 4, 5, 6), flips=True) == 12
+    assert voting_passes((2, 4), flips=False) == 2
+    np.testing.assert_allclose(calibrated_scores([0.0, 6.0, 12.0, 36.0], 12),
+                               [0.0, 1 / 3, 0.5, 0.75], rtol=1e-6)
+    # strictly increasing over everything the accumulator can sum on fast_small at six
+    # scales with flips (446 cells, each at most 1), even 0.01 apart in float32
+    summed = np.arange(0.0, 446.0, 0.01)
+    calibrated = calibrated_scores(summed, 12)
+    assert calibrated.dtype == np.float32
+    assert calibrated[0] == 0 and calibrated[-1] < 1 and np.all(np.diff(calibrated) > 0)
+    # where 1 - exp(-sum / passes) would have tied boxes the accumulator ranks apart
+    assert np.float32(1 - np.exp(-300 / 12)) == np.float32(1 - np.exp(-400 / 12))
+    with pytest.raises(ValueError, match="passes must be at least 1"):
+        calibrated_scores([1.0], 0)
+    with pytest.raises(ValueError, match="never negative"):
+        calibrated_scores([-0.5], 12)
+
+
+def test_threshold_applies_to_calibrated_scores_and_ranking_is_the_sums():
+    """Three equal boxes at 0.9 merge into one summing 2.7 (2.7 / 4.7 = 0.574 with 2
+    passes), a lone box at 0.5 sums 0.5 (0.5 / 2.5 = 0.2), a far one at 0.4 0.4 (1/6):
+    a threshold of 0.3 keeps the first only, as it would not on the raw sums."""
+    box, lone, far = [10, 10, 50, 50], [100, 100, 140, 140], [200, 10, 240, 50]
+    candidates = {
+        "boxes": np.array([box, box, box, lone, far], np.float32),
+        "scores": np.array([0.9, 0.9, 0.9, 0.5, 0.4], np.float32),
+        "labels": np.zeros(5, np.int32),
+    }
+    options = dict(passes=2, min_confidence=0.0, max_boxes=None)
+    everything, _ = _merge_candidates(candidates, "greedy", {}, score_threshold=0.0, **options)
+    np.testing.assert_allclose(everything["summed_scores"], [2.7, 0.5, 0.4], rtol=1e-6)
+    np.testing.assert_allclose(everything["scores"], [2.7 / 4.7, 0.2, 0.4 / 2.4], rtol=1e-6)
+    kept, assignment = _merge_candidates(candidates, "greedy", {}, score_threshold=0.3,
+                                         **options)
+    np.testing.assert_allclose(kept["boxes"], [box])
+    assert assignment.tolist() == [0, 0, 0, -1, -1]
+    nms, _ = _merge_candidates(candidates, "nms", {}, score_threshold=0.45, **options)
+    np.testing.assert_allclose(nms["scores"], [0.9, 0.5])  # the best member's, as it was
+    assert "summed_scores" not in nms
+    record = to_json(everything | {"class_names": ["car"] * 3, "regressor": True})
+    np.testing.assert_allclose(record["summed_scores"], [2.7, 0.5, 0.4], rtol=1e-6)
+    np.testing.assert_allclose(record["scores"], everything["scores"], rtol=1e-6)
+    assert record["regressor"] is True

@@ -2,7 +2,13 @@
 
 The localization pipeline with a detector's checkpoint: its background class never becomes a
 box, cells below ``--min-confidence`` give no box, and merged boxes scoring below
-``--score-threshold`` are dropped.
+``--score-threshold`` are dropped. Scores are in [0, 1]: a greedy-merged box's summed
+confidence calibrated by the passes (scales x flips) that could have voted
+(``overfeat.predict.calibrated_scores``); ``--json`` keeps the raw sums as ``summed_scores``.
+
+A classifier with a background class and no regressor (trained on class folders such as
+``cars/`` and ``background/``) detects too: each confident cell's window is a box, merged the
+same way; the command says so on stderr and the JSON has ``"regressor": false``.
 """
 
 from __future__ import annotations

@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from overfeat import draw
 from overfeat.cli import UserError
 from overfeat.commands.model_source import add_model_arguments, load_predictor
 from overfeat.images import load_image
-from overfeat.predict import DEFAULT_BATCH_SIZE, to_json
+from overfeat.predict import DEFAULT_BATCH_SIZE, DEFAULT_SCORE_THRESHOLD, to_json
 from overfeat.scales import ALL_SCALES, DEFAULT_ASPECT_BUCKETS
 
 TASKS = ("classify", "localize", "detect")
@@ -70,8 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
         parser.add_argument("--max-boxes", type=int, default=DEFAULT_MAX_BOXES[task],
                             metavar="N", help=f"boxes kept per image ({DEFAULT_MAX_BOXES[task]})")
         if task == "detect":
-            parser.add_argument("--score-threshold", type=float, default=0.1, metavar="S",
-                                help="merged boxes scoring below S are dropped (0.1)")
+            parser.add_argument("--score-threshold", type=float,
+                                default=DEFAULT_SCORE_THRESHOLD, metavar="S",
+                                help="merged boxes whose score (in [0, 1]) is below S are "
+                                     f"dropped ({DEFAULT_SCORE_THRESHOLD})")
     parser.add_argument("--rule", choices=("nearest", "table5"), default="nearest",
                         help="how each scale's size is chosen (overfeat.scales; default nearest)")
     parser.add_argument("--exact-aspect", action="store_true",
@@ -162,6 +165,16 @@ def _draw(task: str, args, directory: Path, stem: str, image, result, class_name
             directory / f"{stem}_scales.png")
 
 
+def _say_no_regressor(predictor) -> None:
+    """One line on stderr: the boxes are windows, not regressed (the sliding-window flow)."""
+    index = predictor.background_index
+    if index is None:  # the predictor refuses it, naming why
+        return
+    name = predictor.class_names[index] if predictor.class_names else f"class {index}"
+    print(f"note: no box regressor in this model: each box is a merge of the windows of "
+          f"confident cells ({name!r} is the background)", file=sys.stderr)
+
+
 def run(args: argparse.Namespace, task: str) -> int:
     wants_pictures = args.heatmaps or getattr(args, "per_scale", False)
     if wants_pictures and args.draw is None:
@@ -179,6 +192,8 @@ def run(args: argparse.Namespace, task: str) -> int:
         batch_size=args.batch_size,
     )
     method = getattr(predictor, task)
+    if task != "classify" and predictor.model.regressor is None:
+        _say_no_regressor(predictor)
     directory = None
     if args.draw is not None:
         directory = Path(args.draw)

@@ -7,6 +7,8 @@ submission file formats.
   detections to ground truth (ILSVRC and VOC rules).
 - ``average_precision``: precision/recall curves; all-point, 11-point and 101-point AP.
 - ``submission``: writers and readers of the ILSVRC submission files.
+- ``output_quality``: what a user sees at a score threshold: false boxes on images with no
+  object, duplicate boxes, objects found.
 
 Definitions, sources and every choice made are in NOTES.md, section "Evaluation".
 """
