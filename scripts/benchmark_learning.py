@@ -1,7 +1,7 @@
 """What the small nets learn against the CPU seconds it costs: the demo (quick and full) and the
 README's own-data walk-through, with their detectors' output quality (issue 13, point 6).
 
-    python scripts/benchmark_learning.py                        # everything: ~25 min on 2 cores
+    python scripts/benchmark_learning.py                        # all: budgets 2+10+10 min, 2 cores
     python scripts/benchmark_learning.py --only quick,own --out runs/learning
     python scripts/benchmark_learning.py --only own --count 40 --own-steps 3 \\
         --own-config batch_size=8 --own-config eval_batches=1 --own-eval-limit 4   # seconds
@@ -10,7 +10,7 @@ Runs (``--only``, any of them, in this order):
 
 - ``quick``, ``full``: ``overfeat.demo.run_demo(OUT/quick|full, quick=...)``, the code of
   ``overfeat demo [--quick]``: its held-out metrics (classification top-1 error, localization
-  top-5 error, detection mAP) and its wall seconds per stage.
+  top-5 error, detection mAP) and its wall seconds per stage (its report's included).
 - ``own``: the README's walk-through ("From a folder to `overfeat detect`") on a COCO folder
   exported from ``--source`` (default: 256x256 images with 1-4 objects of 11-50% of the side,
   like photos with small objects): ``overfeat data export``, ``data prepare coco-folder``
@@ -97,7 +97,7 @@ def detector_quality(checkpoint: pathlib.Path, source, count: int) -> dict:
     return record
 
 
-def run_demo(out: pathlib.Path, quick: bool) -> dict:
+def measure_demo(out: pathlib.Path, quick: bool) -> dict:
     """``overfeat demo [--quick]`` in ``out``: metrics, wall seconds per stage, CPU seconds,
     and its detector's output quality on the held-out images it was evaluated on."""
     record = {}
@@ -115,7 +115,7 @@ def run_demo(out: pathlib.Path, quick: bool) -> dict:
     return record
 
 
-def run_own(out: pathlib.Path, source: str, count: int, overrides: list[str],
+def measure_own_data(out: pathlib.Path, source: str, count: int, overrides: list[str],
             eval_limit: int | None) -> dict:
     """The README's walk-through on ``count`` images of ``source``, in ``out``."""
     # prepare writes there and the custom config and evaluate read from there (os.environ is
@@ -217,10 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     runs = {}
     for name in args.only:
         if name == "own":
-            runs[name] = run_own(out / "own", args.source, args.count, overrides,
+            runs[name] = measure_own_data(out / "own", args.source, args.count, overrides,
                                  args.own_eval_limit)
         else:
-            runs[name] = run_demo(out / name, quick=name == "quick")
+            runs[name] = measure_demo(out / name, quick=name == "quick")
     print_table(runs)
     print(json.dumps({
         "benchmark": "learning",
