@@ -1,5 +1,7 @@
-"""What the small nets learn against the CPU seconds it costs: the demo (quick and full) and the
-README's own-data walk-through, with their detectors' output quality (issue 13, point 6).
+"""Held-out metrics against CPU seconds: the demo (quick, full), the own-data walk-through.
+
+What the small nets learn and what it costs, with each detector's output quality (issue 13,
+point 6).
 
     python scripts/benchmark_learning.py                        # all: budgets 2+10+10 min, 2 cores
     python scripts/benchmark_learning.py --only quick,own --out runs/learning
