@@ -16,13 +16,18 @@ Arguments (``key=value`` joined by commas): ``dataset`` (required), ``task`` (cl
 ``overfeat info``'s; asking JAX starts its backend, so a multi-host job, which must call
 ``jax.distributed.initialize`` first, names its arch). From the prepared data come the
 classes (names and count), the epochs (enough for about ``TARGET_STEPS`` steps however few
-the examples, at most ``MAX_EPOCHS``) and the decay points; the training windows are the
-architecture's (``input_sizes``: the same range of object sizes as the six-scale inference
-shows the network).
+the examples, at most ``MAX_EPOCHS``) and the decay points, and the scales: from the objects'
+sizes (10th and 90th percentiles of their side over the image's shorter side), the six
+smaller sides inference shows an image at (``overfeat.scales.sides_for_objects``: objects at
+0.8-1.25 of the network's view; saved with the model, so ``overfeat detect`` and ``evaluate``
+use them) and the shorter sides the regressor and detector train at (the same sides, so
+training sees objects at the sizes inference shows them).
 
-Cost on a 2-core CPU, fast_small, 64x64 images (README's walk-through, NOTES.md "Your own
-data"): classify 72 s, localize 27 s, detect 124 s, start-up included; larger photos add JPEG
-decoding and resizing. The fast net on one GPU: see configs/fast.py.
+Departures from the paper, for the small nets (each measured, NOTES.md "What limits the
+small nets"): Adam and He-normal initialisation, each image normalized by its own statistics
+(``model.input_norm``), the scales from the data, the detector at the classifier's rate.
+Cost on a 2-core CPU, fast_small: NOTES.md "Your own data" and scripts/benchmark_learning.py.
+The fast net on one GPU: see configs/fast.py.
 """
 
 import json
@@ -30,6 +35,8 @@ import pathlib
 
 import jax
 
+from overfeat.data.pipelines import input_sizes
+from overfeat.scales import sides_for_objects
 from overfeat.train.config import TASKS, base_config
 
 ARGUMENTS = ("dataset", "task", "arch")
@@ -59,13 +66,22 @@ def get_config(arg=None):
     config.model.input_norm = "image" if small else "dataset"
     config.model.dropout = 0.0 if small else 0.5
     config.optimizer.name = "adam"
-    config.optimizer.learning_rate = 3e-4 if task == "detect" else 1e-3
+    config.optimizer.learning_rate = 1e-3  # the detector too: 3e-4 gave mAP 0.631, 1e-3 0.729
     config.optimizer.warmup_epochs = 0.0
     if task in PREVIOUS_TASK:
         config.model.regressor = "shared"
         config.model.init_from = f"runs/{name}/{PREVIOUS_TASK[task]}"
     if task == "detect":
         config.detector.train_regressor = True
+
+    if statistics.get("object_size"):
+        # Show objects at the sizes the network frames well (overfeat.scales.sides_for_objects):
+        # the paper's six sides suit ImageNet's large objects, not a photo's small ones.
+        small, large = statistics["object_size"]
+        sides = sides_for_objects(config.arch, small, large)
+        config.model.scale_sides = sides
+        image_size = input_sizes(config.arch).image_size
+        config.input.scales = tuple(sorted({max(side, image_size) for side in sides}))
 
     examples = statistics.get(task)
     epochs = MAX_EPOCHS if not examples else min(
@@ -116,4 +132,7 @@ def prepared_statistics(name: str) -> dict:
     objects = sum(train["per_class"])
     if metadata.get("format") == "image-folder":
         return {"classification": True, "classify": train["images"]}
-    return {"classify": objects, "localize": objects, "detect": train["images"]}
+    sizes = metadata["statistics"].get("object_size") or {}
+    object_size = (sizes["p10"], sizes["p90"]) if "p10" in sizes else None
+    return {"classify": objects, "localize": objects, "detect": train["images"],
+            "object_size": object_size}

@@ -17,6 +17,7 @@ import numpy as np
 from flax import nnx
 
 from overfeat.architectures import Architecture, Conv, get_architecture
+from overfeat.scales import check_sides
 
 RegressorKind = Literal["shared", "per_class"]
 # "dataset": subtract the model's mean and divide by its std (the paper; the release).
@@ -224,6 +225,7 @@ class OverFeat(nnx.Module):
         mean: float | Sequence[float] = IMAGENET_MEAN,
         std: float | Sequence[float] = IMAGENET_STD,
         input_norm: InputNorm = "dataset",
+        scale_sides: Sequence[int] | None = None,
         dropout: float = 0.5,
         init_std: float | None = None,
         dtype: jnp.dtype | None = None,
@@ -236,6 +238,9 @@ class OverFeat(nnx.Module):
         self.arch = arch
         self.num_classes = num_classes
         self.regressor_kind = regressor
+        # The six smaller sides inference shows images at (overfeat.scales), when this model
+        # was trained for others than the paper's; None: the paper's plan.
+        self.scale_sides = None if not scale_sides else check_sides(arch, scale_sides)
         self.trunk = Trunk(
             arch, mean=mean, std=std, input_norm=input_norm, init_std=init_std, dtype=dtype,
             rngs=rngs,
@@ -295,8 +300,9 @@ def create_model(
       regressor: ``None``, ``"shared"`` (4 outputs) or ``"per_class"`` (4 per class).
       seed: initialisation seed.
       **kwargs: ``mean``, ``std``, ``input_norm`` (``"dataset"``: those statistics;
-        ``"image"``: each image's own), ``dropout``, ``init_std`` (None: He normal; the paper's
-        ImageNet runs use 0.01) and ``dtype`` (compute dtype, e.g. ``jnp.bfloat16``).
+        ``"image"``: each image's own), ``scale_sides`` (six smaller sides for inference,
+        ``overfeat.scales``; None: the paper's), ``dropout``, ``init_std`` (None: He normal;
+        the paper's ImageNet runs use 0.01) and ``dtype`` (compute dtype, e.g. ``jnp.bfloat16``).
     """
     return OverFeat(
         get_architecture(arch),

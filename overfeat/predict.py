@@ -304,6 +304,9 @@ class Predictor:
             self.class_names, self.background_class, model.num_classes
         )
         self.rule = rule
+        # A model trained for its own scale sides uses them under the default rule; "table5"
+        # is an explicit request for the paper's plan.
+        self.sides = model.scale_sides if rule == "nearest" else None
         self.aspect_buckets = None if aspect_buckets is None else tuple(aspect_buckets)
         self.batch_size = int(batch_size)
         self.precision = precision
@@ -361,7 +364,8 @@ class Predictor:
         if self.aspect_buckets is None:
             raise ValueError("without aspect_buckets every new aspect compiles a new program")
         shapes = bucket_shapes(
-            self.arch, scales, rule=self.rule, stride="fine", aspect_buckets=self.aspect_buckets
+            self.arch, scales, rule=self.rule, stride="fine", aspect_buckets=self.aspect_buckets,
+            sides=self.sides,
         )
         return len({shape for found in shapes.values() for shape in found}) * len(
             self.batch_sizes()
@@ -377,6 +381,7 @@ class Predictor:
             rule=self.rule,
             stride="fine",
             aspect_buckets=self.aspect_buckets,
+            sides=self.sides,
         )
 
     # --- Tasks ---------------------------------------------------------------------------

@@ -16,6 +16,10 @@ no pixel dropped by a stride):
   largest grid size not above ``smaller * aspect``, and scale 1 square. For a 5:4 image it
   reproduces Table 5 exactly (245x245, 281x317, 317x389, 389x461, 425x497, 461x569).
 
+A model may carry its own six smaller sides (``sides``: ``OverFeat.scale_sides``, chosen from
+its training data's object sizes, see ``sides_for_objects``); the larger side then follows the
+``"nearest"`` rule.
+
 Bucketing: with ``aspect_buckets``, the image's aspect (longer over shorter side) is first
 snapped to the nearest bucket (in log scale), so each scale has at most
 ``2 * len(buckets) - 1`` shapes (landscape and portrait per bucket, one square), whatever the
@@ -105,6 +109,50 @@ def smaller_sides(arch: str | Architecture, *, rule: Rule = "nearest", stride: S
     raise ValueError(f"rule must be 'nearest' or 'table5', got {rule!r}")
 
 
+def check_sides(arch: str | Architecture, sides: Sequence[int]) -> tuple[int, ...]:
+    """``sides`` as six increasing smaller sides valid at fine stride, or a clear error."""
+    arch = get_architecture(arch)
+    sides = tuple(int(side) for side in sides)
+    if len(sides) != len(ALL_SCALES) or list(sides) != sorted(set(sides)):
+        raise ValueError(f"scale sides must be {len(ALL_SCALES)} increasing sizes, got {sides}")
+    invalid = [side for side in sides if not arch.is_valid_size(side, "fine")]
+    if invalid:
+        raise ValueError(f"scale sides {invalid} are not valid {arch.name} input sizes at fine "
+                         f"stride ({arch.field_of_view} + a multiple of {arch.fine_stride})")
+    return sides
+
+
+def sides_for_objects(
+    arch: str | Architecture,
+    small_object: float,
+    large_object: float,
+    *,
+    view_share: tuple[float, float] = (0.8, 1.25),
+) -> tuple[int, ...]:
+    """Six smaller sides at which objects of ``small_object`` .. ``large_object`` times the
+    image's shorter side appear at ``view_share`` of the field of view: the smallest objects
+    at the low share in the largest scale, the largest at the high share in the smallest,
+    geometric in between, snapped to valid sizes (never below the paper's range for the
+    architecture, ``smaller_sides``, which is what images with large objects get).
+
+    The paper's plan shows every image at 1.1-2.1x the view whatever its objects' sizes: right
+    for ImageNet's large objects, blind to a photo's small ones (NOTES.md "Scales")."""
+    arch = get_architecture(arch)
+    if not 0 < small_object <= large_object:
+        raise ValueError(f"object sizes must be 0 < small <= large, got {small_object}, "
+                         f"{large_object}")
+    low, high = view_share
+    paper = smaller_sides(arch)
+    first = max(high * arch.field_of_view / large_object, paper[0])
+    last = max(low * arch.field_of_view / small_object, paper[-1], first)
+    ratio = (last / first) ** (1 / (len(ALL_SCALES) - 1))
+    sides: list[int] = []
+    for i in range(len(ALL_SCALES)):
+        side = arch.snap_size(first * ratio**i, "fine")
+        sides.append(max(side, sides[-1] + arch.fine_stride) if sides else side)
+    return tuple(sides)
+
+
 def snap_aspect(aspect: float, buckets: Sequence[float]) -> float:
     """The bucket nearest to ``aspect`` (>= 1) in log scale (ties: the smaller bucket)."""
     if not buckets or min(buckets) < 1:
@@ -129,10 +177,12 @@ def scale_plan(
     rule: Rule = "nearest",
     stride: Stride = "fine",
     aspect_buckets: Sequence[float] | None = None,
+    sides: Sequence[int] | None = None,
 ) -> list[ScaledSize]:
     """The sizes to resize a ``height x width`` image to, one per scale in ``scales`` (1..6).
 
-    The smaller image side becomes the scale's smaller side (``smaller_sides``); the larger
+    The smaller image side becomes the scale's smaller side (``sides`` when given, else
+    ``smaller_sides``); the larger
     side follows the image's aspect, snapped to ``aspect_buckets`` first when given (bounding
     the number of distinct shapes: ``shapes_per_scale``), then to the grid of ``rule``.
     Table 5's scale 1 is square under ``rule="table5"``.
@@ -145,10 +195,13 @@ def scale_plan(
         raise ValueError(f"scales must be a non-empty subset of 1..6, got {tuple(scales)}")
     if rule == "table5" and stride != "fine":
         raise ValueError("rule='table5' is the paper's fine-stride grid; use rule='nearest'")
+    if sides is not None and (rule != "nearest" or stride != "fine"):
+        raise ValueError("a model's own scale sides are fine-stride sizes under rule='nearest'")
     aspect = max(height, width) / min(height, width)
     if aspect_buckets is not None:
         aspect = snap_aspect(aspect, aspect_buckets)
-    sides = smaller_sides(arch, rule=rule, stride=stride)
+    sides = smaller_sides(arch, rule=rule, stride=stride) if sides is None else check_sides(
+        arch, sides)
     plan = []
     for scale in scales:
         smaller = sides[scale - 1]
@@ -176,6 +229,7 @@ def bucket_shapes(
     rule: Rule = "nearest",
     stride: Stride = "fine",
     aspect_buckets: Sequence[float] = DEFAULT_ASPECT_BUCKETS,
+    sides: Sequence[int] | None = None,
 ) -> dict[int, list[tuple[int, int]]]:
     """Every shape a scale can produce under ``aspect_buckets``: ``{scale: [(h, w), ...]}``,
     e.g. to compile them all ahead of a stream of images."""
@@ -191,6 +245,7 @@ def bucket_shapes(
                 rule=rule,
                 stride=stride,
                 aspect_buckets=aspect_buckets,
+                sides=sides,
             ):
                 shapes[scaled.scale_index].add(scaled.size)
     return {scale: sorted(found) for scale, found in shapes.items()}

@@ -48,6 +48,7 @@ from overfeat.models import (
     RegressorKind,
     create_model,
 )
+from overfeat.scales import check_sides
 
 # --- The original release ---------------------------------------------------------------------
 
@@ -261,6 +262,8 @@ class CheckpointInfo:
       num_classes: classifier outputs, a detector's background class included.
       regressor: ``None``, ``"shared"`` or ``"per_class"``.
       mean, std: per-channel input statistics on the 0..255 scale.
+      scale_sides: the six smaller sides inference shows images at (``overfeat.scales``),
+        or ``None`` for the paper's plan (also when absent: older files).
       input_norm: ``"dataset"`` (``mean``/``std``) or ``"image"`` (each image's own
         statistics; ``overfeat.models.InputNorm``). Absent in older files: ``"dataset"``.
       class_names: a display name per output, or ``None``.
@@ -279,6 +282,7 @@ class CheckpointInfo:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     input_norm: str = "dataset"
+    scale_sides: tuple[int, ...] | None = None
     class_names: tuple[str, ...] | None = None
     class_ids: tuple[str, ...] | None = None
     background_class: bool = False
@@ -291,7 +295,8 @@ class CheckpointInfo:
         """A model of this description (randomly initialised; ``load_model`` fills it)."""
         return create_model(
             self.arch, num_classes=self.num_classes, regressor=self.regressor,
-            mean=self.mean, std=self.std, input_norm=self.input_norm, dropout=self.dropout,
+            mean=self.mean, std=self.std, input_norm=self.input_norm,
+            scale_sides=self.scale_sides, dropout=self.dropout,
             dtype=None if self.compute_dtype is None else jnp.dtype(self.compute_dtype),
         )
 
@@ -307,6 +312,7 @@ class CheckpointInfo:
             "mean": list(self.mean),
             "std": list(self.std),
             "input_norm": self.input_norm,
+            "scale_sides": None if self.scale_sides is None else list(self.scale_sides),
             "dropout": self.dropout,
             "compute_dtype": self.compute_dtype,
             "class_names": None if self.class_names is None else list(self.class_names),
@@ -421,6 +427,7 @@ def _describe(model, class_names, class_ids, background_class, metadata) -> Chec
         mean=tuple(float(v) for v in np.asarray(model.trunk.mean[...])),
         std=tuple(float(v) for v in np.asarray(model.trunk.std[...])),
         input_norm=model.trunk.input_norm,
+        scale_sides=model.scale_sides,
         class_names=None if class_names is None else tuple(str(n) for n in class_names),
         class_ids=None if class_ids is None else tuple(str(n) for n in class_ids),
         background_class=bool(background_class),
@@ -505,12 +512,21 @@ def _info_from_json(data: Any) -> CheckpointInfo:
     return CheckpointInfo(
         arch=arch, num_classes=num_classes, regressor=data["regressor"],
         mean=stats["mean"], std=stats["std"], input_norm=input_norm,
+        scale_sides=_scale_sides(arch, data.get("scale_sides")),
         class_names=lists["class_names"], class_ids=lists["class_ids"],
         background_class=bool(data.get("background_class", False)),
         dropout=float(data.get("dropout", 0.0)),
         compute_dtype=data.get("compute_dtype"),
         metadata=metadata, format_version=version,
     )
+
+
+def _scale_sides(arch: Architecture, values: Any) -> tuple[int, ...] | None:
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(isinstance(v, int) for v in values):
+        raise ValueError(f"scale_sides must be null or a list of integers, got {values!r}")
+    return check_sides(arch, values)
 
 
 def load_model(directory: str | os.PathLike) -> tuple[OverFeat, CheckpointInfo]:

@@ -20,6 +20,7 @@ from overfeat import cli
 from overfeat.data import object_crops
 from overfeat.data.sources import open_source
 from overfeat.data.tfds_sources import open_tfds_source
+from overfeat.scales import sides_for_objects
 from overfeat.train import config as config_lib
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,6 +181,12 @@ def test_custom_config_takes_its_defaults_from_the_prepared_data(workspace, monk
     assert detect.num_epochs == pytest.approx(min(200.0, 1200 * 32 / images), abs=0.01)
     assert detect.model.init_from == "runs/shapes/localize"
     assert detect.model.regressor == "shared" and detect.detector.train_regressor
+    # The six inference sides (saved with the model) and the training scales come from the
+    # objects' sizes that prepare recorded (their 10th and 90th percentiles).
+    sizes = open_tfds_source("shapes", "train").metadata["statistics"]["object_size"]
+    sides = sides_for_objects("accurate_small", sizes["p10"], sizes["p90"])
+    assert detect.model.scale_sides == sides and detect.model.input_norm == "image"
+    assert detect.input.scales == tuple(sorted({max(side, 159) for side in sides}))
 
 
 @pytest.mark.parametrize("argument, message", [

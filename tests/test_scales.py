@@ -143,3 +143,30 @@ def test_flip_images():
     flipped = scales.flip_images(image)
     np.testing.assert_array_equal(flipped[:, :, 0], image[:, :, -1])
     np.testing.assert_array_equal(scales.flip_images(flipped), image)
+
+
+def test_sides_for_objects_worked_out_by_hand():
+    # fast_small: view 59, fine stride 8. Objects of 0.12 .. 0.38 of the shorter side: the
+    # largest at 1.25 views in the smallest scale, 1.25 * 59 / 0.38 = 194.08; the smallest at
+    # 0.8 views in the largest, 0.8 * 59 / 0.12 = 393.33; geometric between (ratio 1.1518):
+    # 223.53, 257.45, 296.52, 341.51. Snapped to 59 + 8k: 195, 227, 259, 299, 339, 395.
+    assert scales.sides_for_objects("fast_small", 0.12, 0.38) == (195, 227, 259, 299, 339, 395)
+    # Large objects: never below the paper's sides (67 .. 123); 1.25 * 59 / 0.9 = 81.9 -> 83,
+    # then up by one stride at least per scale to the paper's largest.
+    assert scales.sides_for_objects("fast_small", 0.5, 0.9) == (83, 91, 99, 107, 115, 123)
+    with pytest.raises(ValueError, match="0 < small <= large"):
+        scales.sides_for_objects("fast_small", 0.5, 0.2)
+
+
+def test_a_models_own_sides_replace_the_papers():
+    sides = (83, 99, 115, 131, 147, 163)
+    plan = scales.scale_plan("fast_small", 64, 128, sides=sides)
+    assert [scaled.height for scaled in plan] == list(sides)
+    assert all(scaled.width == get_architecture("fast_small").snap_size(2 * scaled.height)
+               for scaled in plan)
+    with pytest.raises(ValueError, match="6 increasing"):
+        scales.scale_plan("fast_small", 64, 64, sides=sides[:5])
+    with pytest.raises(ValueError, match=r"\[84\] are not valid"):
+        scales.check_sides("fast_small", (67, 75, 84, 99, 107, 115))
+    with pytest.raises(ValueError, match="rule='nearest'"):
+        scales.scale_plan("fast_small", 64, 64, rule="table5", sides=sides)

@@ -19,7 +19,7 @@ from random_models import random_model
 
 from overfeat import dense, weights
 from overfeat.architectures import FAST_SMALL, Conv, MaxPool
-from overfeat.models import RELEASE_MEAN, RELEASE_STD
+from overfeat.models import RELEASE_MEAN, RELEASE_STD, create_model
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -329,3 +329,38 @@ def test_a_checkpoint_saved_on_several_devices_loads_on_one(tmp_path):
     np.testing.assert_array_equal(model.classifier.fc8.kernel[...],
                                   expected.classifier.fc8.kernel[...])
     assert len(model.classifier.fc8.kernel[...].sharding.device_set) == 1
+
+
+def test_checkpoint_keeps_input_norm_and_scale_sides(tmp_path):
+    from overfeat.predict import Predictor
+
+    sides = (83, 99, 115, 131, 147, 163)
+    model = create_model("fast_small", num_classes=3, regressor="shared", input_norm="image",
+                         scale_sides=sides)
+    out = weights.save_model(model, tmp_path / "ckpt")
+    restored, info = weights.load_model(out)
+    assert info.input_norm == "image" and info.scale_sides == sides
+    assert restored.trunk.input_norm == "image" and restored.scale_sides == sides
+    predictor = Predictor.from_checkpoint(out)
+    assert [scaled.height for scaled in predictor.plan(64, 80)] == list(sides)
+    # the paper's plan on request
+    paper = Predictor.from_checkpoint(out, rule="table5")
+    assert paper.plan(64, 80)[0].height != sides[0]
+    # an older file without the keys: the paper's normalization and plan
+    description = json.loads((out / weights.INFO_FILE).read_text())
+    del description["input_norm"], description["scale_sides"]
+    (out / weights.INFO_FILE).write_text(json.dumps(description))
+    info = weights.read_checkpoint_info(out)
+    assert info.input_norm == "dataset" and info.scale_sides is None
+
+
+def test_image_normalization_ignores_each_channels_brightness_and_contrast():
+    model = create_model("fast_small", num_classes=3, input_norm="image")
+    images = np.random.default_rng(0).uniform(0, 255, (2, 59, 59, 3)).astype(np.float32)
+    # per channel: gain 0.5 .. 1.5, offset -40 .. 40 (a colour cast, a dimmer photo)
+    changed = images * np.array([0.5, 1.0, 1.5]) + np.array([40.0, -40.0, 0.0])
+    same = model.trunk.normalize(images), model.trunk.normalize(changed)
+    # equal up to the deviation's epsilon (1 grey level against deviations of ~70)
+    np.testing.assert_allclose(same[0], same[1], atol=0.03)
+    flat = np.full((1, 59, 59, 3), 97.0, np.float32)
+    np.testing.assert_array_equal(model.trunk.normalize(flat), 0.0)

@@ -62,6 +62,9 @@ def base_config() -> ml_collections.ConfigDict:
     # "dataset": normalize by model.mean/std (the paper); "image": by each image's own channel
     # statistics (a departure for the small CPU configs, NOTES.md "What limits the small nets").
     c.model.input_norm = "dataset"
+    # Six smaller sides inference shows images at, saved with the model (overfeat.scales);
+    # (): the paper's plan. configs/custom.py derives them from the data's object sizes.
+    c.model.scale_sides = ()
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"  # sgd (the paper's) | adam
@@ -282,6 +285,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check(0.0 <= c.model.dropout < 1.0, "model.dropout", "must be in [0, 1)")
     check(c.model.input_norm in ("dataset", "image"), "model.input_norm",
           "must be 'dataset' or 'image'")
+    if c.model.scale_sides:
+        from overfeat.scales import check_sides
+        try:
+            check_sides(c.arch, c.model.scale_sides)
+        except ValueError as error:
+            check(False, "model.scale_sides", str(error))
     check(c.optimizer.name in ("sgd", "adam"), "optimizer.name", "must be 'sgd' or 'adam'")
     check(c.optimizer.learning_rate > 0, "optimizer.learning_rate", "must be positive")
     check(0.0 <= c.optimizer.momentum < 1.0, "optimizer.momentum", "must be in [0, 1)")

@@ -55,6 +55,7 @@ def model_kwargs(config: ml_collections.ConfigDict) -> dict:
         "mean": tuple(config.model.mean),
         "std": tuple(config.model.std),
         "input_norm": config.model.input_norm,
+        "scale_sides": tuple(config.model.scale_sides) or None,
     }
 
 

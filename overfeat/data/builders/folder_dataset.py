@@ -328,7 +328,13 @@ class _Statistics:
 
     def as_dict(self) -> dict:
         def summary(values):
-            return {"min": min(values), "median": statistics.median(values),
-                    "max": max(values)} if values else None
+            if not values:
+                return None
+            # p10 / p90: robust ends for defaults (configs/custom.py's scales) where min and
+            # max are one odd image
+            p10, *_, p90 = statistics.quantiles(values, n=10) if len(values) > 1 else values * 2
+            return {"min": min(values), "p10": round(p10, 4),
+                    "median": statistics.median(values), "p90": round(p90, 4),
+                    "max": max(values)}
         return {"image_width": summary(self.widths), "image_height": summary(self.heights),
                 "object_size": summary(self.object_sizes), "splits": self.per_split}
