@@ -78,6 +78,11 @@ DEFAULT_BATCH_SIZE = 8
 # measurements on trained models (``overfeat.evaluation.output_quality``: false boxes on
 # images with no object, duplicate rate) -- change it here and nowhere else.
 DEFAULT_SCORE_THRESHOLD = 0.5
+# ``detect``'s last step: a merged box overlapping a better one of its class by more than this
+# IoU is dropped. The greedy merge joins boxes whose match score is below its t, which leaves
+# pairs of boxes on one object when their centres are apart (IoU 0.5-0.7 with an offset):
+# 14% of the demo detector's returned boxes (NOTES.md "What limits the small nets").
+DEFAULT_DUPLICATE_IOU = 0.5
 
 
 def voting_passes(scales: Sequence[int], flips: bool) -> int:
@@ -451,6 +456,7 @@ class Predictor:
         min_confidence: float = 0.0,
         score_threshold: float = 0.0,
         max_boxes: int | None = None,
+        duplicate_iou: float | None = None,
         return_maps: bool = False,
     ):
         """Localization (sections 4.1-4.3): boxes of each scale's top-k classes, merged.
@@ -467,6 +473,8 @@ class Predictor:
           score_threshold: merged boxes whose ``scores`` (calibrated: in [0, 1]) are below
             this are dropped.
           max_boxes: keep at most this many boxes (the best), ``None`` all.
+          duplicate_iou: after merging, drop a box whose IoU with a better box of its class
+            exceeds this (the merge left two boxes on one object); ``None``: keep them.
           return_maps: add ``maps`` (as ``classify``) and ``candidates``: every box before
             merging, ``{"boxes" [N, 4], "scores", "labels", "scale" (1..6), "flipped",
             "cell" [N, 2] (row, column at its scale), "assignment"}`` (the output row each
@@ -492,6 +500,7 @@ class Predictor:
             min_confidence=min_confidence,
             score_threshold=score_threshold,
             max_boxes=max_boxes,
+            duplicate_iou=duplicate_iou,
             return_maps=return_maps,
         )
 
@@ -508,11 +517,13 @@ class Predictor:
         min_confidence: float = 0.01,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         max_boxes: int | None = 100,
+        duplicate_iou: float | None = DEFAULT_DUPLICATE_IOU,
         return_maps: bool = False,
     ):
         """Detection (section 5): ``localize`` with a detector's defaults: cells below 1%
         confidence give no box, merged boxes whose calibrated score is below
-        ``DEFAULT_SCORE_THRESHOLD`` are dropped, at most 100 kept. The background class
+        ``DEFAULT_SCORE_THRESHOLD`` are dropped, and boxes overlapping a better one of their
+        class by IoU > ``DEFAULT_DUPLICATE_IOU``, at most 100 kept. The background class
         (``background_index``) is never a detection here nor in ``localize``. A classifier
         with a background class and no regressor detects too: each confident cell's window
         is its box (``"regressor": False`` in the result)."""
@@ -527,6 +538,7 @@ class Predictor:
             min_confidence=min_confidence,
             score_threshold=score_threshold,
             max_boxes=max_boxes,
+            duplicate_iou=duplicate_iou,
             return_maps=return_maps,
         )
 
@@ -693,6 +705,7 @@ class Predictor:
         min_confidence,
         score_threshold,
         max_boxes,
+        duplicate_iou,
         return_maps,
     ):
         if self.model.regressor is None and self.background_index is None:
@@ -728,6 +741,7 @@ class Predictor:
                 min_confidence=min_confidence,
                 score_threshold=score_threshold,
                 max_boxes=max_boxes,
+                duplicate_iou=duplicate_iou,
             )
             # inside the image: never lowers the IoU with an object in it
             result["boxes"] = clip_xyxy(result["boxes"], *array.shape[:2])
@@ -761,13 +775,15 @@ def _background_index(
 
 
 def _merge_candidates(
-    candidates, method, params, *, passes, min_confidence, score_threshold, max_boxes
+    candidates, method, params, *, passes, min_confidence, score_threshold, max_boxes,
+    duplicate_iou=None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Merge the candidates that pass ``min_confidence``; keep the merged boxes scoring at
-    least ``score_threshold``, at most ``max_boxes``. A greedy-merged box scores
-    ``calibrated_scores(summed, passes)`` (its raw sum kept as ``summed_scores``); NMS and
-    NMM its best member's confidence, already in [0, 1]. Returns the result and ``[N]`` each
-    candidate's output row (-1: none)."""
+    """Merge the candidates that pass ``min_confidence``; with ``duplicate_iou``, drop merged
+    boxes overlapping a better one of their class by more (``merge.nms`` over the merged
+    boxes); keep those scoring at least ``score_threshold``, at most ``max_boxes``. A
+    greedy-merged box scores ``calibrated_scores(summed, passes)`` (its raw sum kept as
+    ``summed_scores``); NMS and NMM its best member's confidence, already in [0, 1]. Returns
+    the result and ``[N]`` each candidate's output row (-1: none)."""
     params.pop("return_assignment", None)
     entered = np.flatnonzero(candidates["scores"] >= min_confidence)
     boxes, scores, labels, rows = merge.merge_boxes(
@@ -781,6 +797,14 @@ def _merge_candidates(
     summed = scores if method == "greedy" else None
     if summed is not None:
         scores = calibrated_scores(summed, passes)  # increasing: still sorted, descending
+    if duplicate_iou is not None and len(scores):
+        boxes, scores, labels, survivor = merge.nms(
+            boxes, scores, labels, iou_threshold=duplicate_iou, return_assignment=True
+        )
+        # nms is stable on sorted input: each output row's first merged box is its own
+        first = np.unique(survivor, return_index=True)[1]
+        summed = None if summed is None else summed[first]
+        rows = np.where(rows >= 0, survivor[np.maximum(rows, 0)], -1)
     kept = int(np.sum(scores >= score_threshold))  # scores are sorted, descending
     if max_boxes is not None:
         kept = min(kept, max_boxes)

@@ -18,7 +18,7 @@ from overfeat.evaluation.output_quality import (
 
 def test_empty_images_are_noise_flat_and_smooth_and_repeatable():
     images = empty_images(per_kind=3, size=(40, 60), seed=5)
-    assert sorted(images) == ["flat", "gradient", "noise"]
+    assert sorted(images) == ["flat", "gradient", "noise", "photo"]
     for kind, group in images.items():
         assert len(group) == 3
         for image in group:
@@ -28,6 +28,11 @@ def test_empty_images_are_noise_flat_and_smooth_and_repeatable():
             assert all((image == image[0, 0]).all() for image in group) and max(steps) == 0
         elif kind == "gradient":  # smooth: at most ~255/60 per pixel along a row
             assert max(steps) <= 6 and all(np.ptp(image) > 0 for image in group)
+        elif kind == "photo":  # a photograph's crops: varied, mostly smooth, each different
+            assert all(np.ptp(image) > 60 for image in group)
+            assert all(np.median(np.abs(np.diff(image.astype(int), axis=1))) < 20
+                       for image in group)
+            assert not np.array_equal(group[0], group[1])
         else:
             assert min(steps) > 200 and all(np.ptp(image) >= 250 for image in group)
     again = empty_images(per_kind=3, size=(40, 60), seed=5)
@@ -67,6 +72,7 @@ EMPTY_ANSWERS = {  # noise: boxes at 0.9 and 0.4; gradients: one at 0.6; flat co
     "noise": ([BOX, [20, 20, 30, 30]], [0, 1], [0.9, 0.4]),
     "flat": ([], [], []),
     "gradient": ([BOX], [0], [0.6]),
+    "photo": ([], [], []),
 }
 
 
@@ -78,11 +84,12 @@ def test_false_boxes_per_empty_image_counts_by_kind_at_the_threshold():
     images = empty_images(per_kind=3, size=(32, 32), seed=1)
     detector = FakeDetector(_answers_for(images))
     strict = false_boxes_per_empty_image(detector, 0.5, images=images, scales=(1, 2))
-    assert strict == {"overall": 2 / 3, "by_kind": {"noise": 1.0, "flat": 0.0, "gradient": 1.0},
-                      "images": 9, "images_with_boxes": 6}
+    assert strict == {"overall": 6 / 12, "by_kind": {"noise": 1.0, "flat": 0.0, "gradient": 1.0,
+                                                     "photo": 0.0},
+                      "images": 12, "images_with_boxes": 6}
     assert detector.options[-1] == {"scales": (1, 2)}  # detect's options passed through
     loose = false_boxes_per_empty_image(detector, 0.3, images=images)
-    assert loose["overall"] == 1.0 and loose["by_kind"]["noise"] == 2.0
+    assert loose["overall"] == 9 / 12 and loose["by_kind"]["noise"] == 2.0
     assert false_boxes_per_empty_image(detector, 0.95, images=images)["overall"] == 0.0
 
 
@@ -122,7 +129,7 @@ def test_recall_and_the_whole_report_on_examples():
     report = output_quality(detector, examples, 0.85, empty=empty)
     assert report["score_threshold"] == 0.85
     assert report["false_boxes_per_empty_image"]["by_kind"] == {"noise": 1.0, "flat": 0.0,
-                                                               "gradient": 0.0}
+                                                               "gradient": 0.0, "photo": 0.0}
     # at 0.85 only BOX (class 0) and the wrong-class box of the second image remain
     assert report["duplicates"] == {"rate": 0.0, "duplicates": 0, "boxes": 2}
     assert report["objects"] == {"recall": 1 / 3, "found": 1, "objects": 3}

@@ -298,3 +298,32 @@ def test_threshold_applies_to_calibrated_scores_and_ranking_is_the_sums():
     np.testing.assert_allclose(record["summed_scores"], [2.7, 0.5, 0.4], rtol=1e-6)
     np.testing.assert_allclose(record["scores"], everything["scores"], rtol=1e-6)
     assert record["regressor"] is True
+
+
+def test_duplicates_the_merge_leaves_are_dropped_after_it():
+    """Two boxes of one object, [0, 0, 40, 40] (two members at 0.9) and [8, 0, 48, 40] (one at
+    0.8): IoU 32*40 / (48*40) = 0.667, centres 8 apart in a 48x40 enclosing box, so
+    match_score = 0.333 + 64 / 3904 = 0.350 merges them at t = 0.5 but not at t = 0.3. At
+    t = 0.3 both survive the merge, and duplicate_iou 0.5 drops the weaker one, its member
+    assigned to the box that stays; another class's box at the same place stays."""
+    a, b = [0, 0, 40, 40], [8, 0, 48, 40]
+    candidates = {
+        "boxes": np.array([a, a, b, b], np.float32),
+        "scores": np.array([0.9, 0.9, 0.8, 0.7], np.float32),
+        "labels": np.array([0, 0, 0, 1], np.int32),
+    }
+    options = dict(passes=2, min_confidence=0.0, max_boxes=None, score_threshold=0.0)
+    params = {"threshold": 0.3}
+    both, _ = _merge_candidates(candidates, "greedy", dict(params), **options)
+    assert both["labels"].tolist() == [0, 0, 1]
+    kept, assignment = _merge_candidates(candidates, "greedy", dict(params), duplicate_iou=0.5,
+                                         **options)
+    np.testing.assert_allclose(kept["boxes"], [a, b])
+    assert kept["labels"].tolist() == [0, 1]
+    np.testing.assert_allclose(kept["summed_scores"], [1.8, 0.7], rtol=1e-6)
+    np.testing.assert_allclose(kept["scores"], [1.8 / 3.8, 0.7 / 2.7], rtol=1e-6)
+    assert assignment.tolist() == [0, 0, 0, 1]
+    # IoU 0.667 is not above 0.7: both stay
+    loose, _ = _merge_candidates(candidates, "greedy", dict(params), duplicate_iou=0.7,
+                                 **options)
+    assert loose["labels"].tolist() == [0, 0, 1]

@@ -14,7 +14,12 @@ from overfeat import draw
 from overfeat.cli import UserError
 from overfeat.commands.model_source import add_model_arguments, load_predictor
 from overfeat.images import load_image
-from overfeat.predict import DEFAULT_BATCH_SIZE, DEFAULT_SCORE_THRESHOLD, to_json
+from overfeat.predict import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DUPLICATE_IOU,
+    DEFAULT_SCORE_THRESHOLD,
+    to_json,
+)
 from overfeat.scales import ALL_SCALES, DEFAULT_ASPECT_BUCKETS
 
 TASKS = ("classify", "localize", "detect")
@@ -75,6 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser, task: str) -> None:
                                 default=DEFAULT_SCORE_THRESHOLD, metavar="S",
                                 help="merged boxes whose score (in [0, 1]) is below S are "
                                      f"dropped ({DEFAULT_SCORE_THRESHOLD})")
+            parser.add_argument("--duplicate-iou", type=float,
+                                default=DEFAULT_DUPLICATE_IOU, metavar="U",
+                                help="a merged box overlapping a better one of its class by "
+                                     f"IoU > U is dropped ({DEFAULT_DUPLICATE_IOU}; 1 keeps "
+                                     "every box)")
     parser.add_argument("--rule", choices=("nearest", "table5"), default="nearest",
                         help="how each scale's size is chosen (overfeat.scales; default nearest)")
     parser.add_argument("--exact-aspect", action="store_true",
@@ -124,6 +134,7 @@ def _task_options(args: argparse.Namespace, task: str) -> dict:
         options["min_confidence"] = args.min_confidence
     if task == "detect":
         options["score_threshold"] = args.score_threshold
+        options["duplicate_iou"] = None if args.duplicate_iou >= 1 else args.duplicate_iou
     return options
 
 

@@ -2,7 +2,9 @@
 (issue 13, point 4). AP ranks every box and never asks where to stop; a user does.
 
 - ``empty_images(per_kind, size, seed)``: images with no object: uniform noise, flat colours
-  and smooth gradients, made here, deterministic for a seed.
+  and smooth gradients, made here, deterministic for a seed, and crops of a natural
+  photograph (matplotlib's sample portrait, where matplotlib is installed: the project ships
+  no photograph of its own).
 - ``false_boxes_per_empty_image(predictor, score_threshold)``: the boxes ``detect`` returns
   on them, per image, overall and per kind. Every one is false.
 - ``duplicate_rate(predictions)``: the fraction of returned boxes that overlap another
@@ -25,10 +27,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from overfeat.boxes import iou_xyxy
 
-EMPTY_KINDS = ("noise", "flat", "gradient")
+EMPTY_KINDS = ("noise", "flat", "gradient", "photo")
 DUPLICATE_IOU = 0.5  # above this, two boxes of one class are one object found twice
 FOUND_IOU = 0.5  # ILSVRC's and PASCAL's bar for a box to count as the object
 
@@ -37,8 +40,10 @@ def empty_images(
     per_kind: int = 4, size: tuple[int, int] = (128, 128), seed: int = 0
 ) -> dict[str, list[np.ndarray]]:
     """``{kind: [per_kind images [H, W, 3] uint8]}`` with nothing in them: ``noise`` (every
-    pixel uniform in 0..255), ``flat`` (one random colour) and ``gradient`` (a linear ramp
-    between two random colours in a random direction). The same for the same arguments."""
+    pixel uniform in 0..255), ``flat`` (one random colour), ``gradient`` (a linear ramp
+    between two random colours in a random direction) and ``photo`` (random crops of a
+    natural photograph resized to ``size``; left out without matplotlib). The same for the
+    same arguments."""
     if per_kind < 1:
         raise ValueError(f"per_kind must be at least 1, got {per_kind}")
     height, width = size
@@ -55,7 +60,27 @@ def empty_images(
         ramp = (along - along.min()) / max(np.ptp(along), 1e-9)  # 0..1 across the image
         gradient = start + ramp[..., None] * (end - start)  # [H, W, 3]
         images["gradient"].append(np.round(gradient).astype(np.uint8))
+    photo = _sample_photograph()
+    if photo is None:
+        del images["photo"]
+        return images
+    for _ in range(per_kind):
+        side = int(rng.integers(min(photo.shape[:2]) // 3, min(photo.shape[:2]) + 1))
+        top = int(rng.integers(photo.shape[0] - side + 1))
+        left = int(rng.integers(photo.shape[1] - side + 1))
+        crop = Image.fromarray(photo[top : top + side, left : left + side])
+        images["photo"].append(np.asarray(crop.resize((width, height), Image.BILINEAR)))
     return images
+
+
+def _sample_photograph() -> np.ndarray | None:
+    """matplotlib's sample photograph (a portrait, 512x600) as RGB uint8, or None."""
+    try:
+        import matplotlib.cbook
+    except ImportError:
+        return None
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file, Image.open(file) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def _detect_all(predictor, images: Sequence[np.ndarray], score_threshold: float, options):

@@ -31,6 +31,7 @@ from overfeat.evaluation.submission import (
     write_detection,
     write_localization,
 )
+from overfeat.predict import DEFAULT_DUPLICATE_IOU
 from overfeat.scales import ALL_SCALES
 
 Task = Literal["classify", "localize", "detect"]
@@ -62,6 +63,7 @@ class InferenceOptions:
     min_confidence: float | None = None
     score_threshold: float = 0.0
     max_boxes: int | None = None
+    duplicate_iou: float | None = DEFAULT_DUPLICATE_IOU  # detection only, as ``detect``'s
 
     def predictor_arguments(self, task: Task) -> dict[str, Any]:
         arguments: dict[str, Any] = dict(scales=self.scales, stride=self.stride, flips=self.flips)
@@ -76,6 +78,8 @@ class InferenceOptions:
         )
         if self.min_confidence is not None:
             arguments["min_confidence"] = self.min_confidence
+        if task == "detect":
+            arguments["duplicate_iou"] = self.duplicate_iou
         return arguments
 
     def to_json(self) -> dict[str, Any]:
