@@ -85,34 +85,46 @@ DEFAULT_SCORE_THRESHOLD = 0.5
 DEFAULT_DUPLICATE_IOU = 0.5
 
 
-def voting_passes(scales: Sequence[int], flips: bool) -> int:
-    """The passes that could vote for a box: each scale, and its mirror with ``flips``."""
-    return len(scales) * (2 if flips else 1)
+# A greedy-merged box scores 0.5 when its summed confidence is this share of the votes one
+# object could collect (``possible_votes``). Measured (NOTES.md "Inference", scores): true
+# boxes of the demo's and the own-data walk-through's detectors sum a median 7% and 19% of
+# their possible votes, their false boxes' 90th percentile 0.8% and 3.6%.
+HALF_SCORE_SHARE = 0.05
 
 
-def calibrated_scores(summed, passes: int) -> np.ndarray:
-    """Greedy-merged scores in [0, 1]: ``summed / (summed + passes)``, ``float32``.
+def possible_votes(arch: Architecture, sides: Sequence[int], *, flips: bool,
+                   stride: Stride = "fine") -> int:
+    """The most cells that can vote for one object over a run: at each scale (square side
+    ``sides[i]``), the cells whose windows hold one point of the image (``ceil(view /
+    step)`` per axis), or all the scale's cells when it has fewer; twice with ``flips``.
+    A constant of the inference setting, so dividing by it keeps the accumulator's ranking
+    across images."""
+    step = arch.fine_stride if stride == "fine" else arch.stride
+    per_point = math.ceil(arch.field_of_view / step) ** 2
+    cells = sum(min(arch.output_size(side, stride) ** 2, per_point) for side in sides)
+    return cells * (2 if flips else 1)
+
+
+def calibrated_scores(summed, votes: float) -> np.ndarray:
+    """Greedy-merged scores in [0, 1]: ``summed / (summed + HALF_SCORE_SHARE * votes)``,
+    ``float32``, ``votes`` = ``possible_votes`` of the run.
 
     ``summed`` is the accumulator's score (the sum of a merged box's member confidences,
-    section 4.3), unbounded: it grows with the scales and flips run. Dividing by the
-    ``passes`` that could have voted (``voting_passes``) gives the confident votes per pass,
-    ``x``; ``x / (1 + x)`` maps it into [0, 1]: 0.5 is one fully confident vote per pass, 0.75
-    three, 0.9 nine. The map is strictly increasing in ``summed`` for a fixed inference
-    setting, so the ranking (and AP) is the accumulator's.
+    section 4.3), unbounded: it grows with the scales, flips and cells run. As a share of the
+    votes one object could collect it means the same for any setting; ``y / (y + share)``
+    maps that share ``y`` into [0, 1], 0.5 at ``HALF_SCORE_SHARE``. Strictly increasing in
+    ``summed`` for a fixed setting, so the ranking (and AP) is the accumulator's.
 
-    Why not ``1 - exp(-x)``: it saturates. A box that gathers every cell of every pass (446
-    cells for ``fast_small`` at the six scales with flips, thousands for the full nets) has
-    ``x`` in the tens, and in float32 ``1 - exp(-x)`` is exactly 1 from ``x`` ~ 17 on, tying
-    boxes the accumulator ranks apart; ``x / (1 + x)`` resolves ``x`` to ~6e-8 (1 + x)^2
-    (1e-4 at ``x`` = 40). It also spreads the range a threshold is chosen in (``x`` from 1
-    to 20) over [0.5, 0.95] rather than [0.63, 1 - 2e-9].
+    Why not ``1 - exp(-y / share)``: it saturates. In float32 it is exactly 1 from 17 shares
+    on, tying boxes the accumulator ranks apart (a box gathering every cell of a big object
+    reaches that); ``y / (y + share)`` stays strictly increasing.
     """
-    if passes < 1:
-        raise ValueError(f"passes must be at least 1, got {passes}")
+    if votes <= 0:
+        raise ValueError(f"votes must be positive, got {votes}")
     summed = np.asarray(summed, np.float64)
     if np.any(summed < 0):
         raise ValueError("summed confidences are sums of probabilities: never negative")
-    return (summed / (summed + passes)).astype(np.float32)
+    return (summed / (summed + HALF_SCORE_SHARE * votes)).astype(np.float32)
 
 
 # --- The original release's single view ------------------------------------------------------
@@ -730,6 +742,8 @@ class Predictor:
         passes = self._dense_passes(
             arrays, scales, stride=stride, flips=flips, top_k=top_k, return_maps=return_maps
         )
+        square = [scaled.height for scaled in self.plan(1000, 1000, scales)]
+        votes = possible_votes(self.arch, square, flips=flips, stride=stride)
         results = []
         for array, image_passes in zip(arrays, passes, strict=True):
             candidates = self._candidates(image_passes, array.shape[:2], stride)
@@ -737,14 +751,13 @@ class Predictor:
                 candidates,
                 merge,
                 dict(merge_params or {}),
-                passes=voting_passes(scales, flips),
+                votes=votes,
                 min_confidence=min_confidence,
                 score_threshold=score_threshold,
                 max_boxes=max_boxes,
                 duplicate_iou=duplicate_iou,
+                image_size=array.shape[:2],
             )
-            # inside the image: never lowers the IoU with an object in it
-            result["boxes"] = clip_xyxy(result["boxes"], *array.shape[:2])
             result["class_names"] = self._names(result["labels"])
             result["regressor"] = self.model.regressor is not None  # False: boxes are windows
             if return_maps:
@@ -775,13 +788,13 @@ def _background_index(
 
 
 def _merge_candidates(
-    candidates, method, params, *, passes, min_confidence, score_threshold, max_boxes,
-    duplicate_iou=None,
+    candidates, method, params, *, votes, min_confidence, score_threshold, max_boxes,
+    duplicate_iou=None, image_size=None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Merge the candidates that pass ``min_confidence``; with ``duplicate_iou``, drop merged
     boxes overlapping a better one of their class by more (``merge.nms`` over the merged
     boxes); keep those scoring at least ``score_threshold``, at most ``max_boxes``. A
-    greedy-merged box scores ``calibrated_scores(summed, passes)`` (its raw sum kept as
+    greedy-merged box scores ``calibrated_scores(summed, votes)`` (its raw sum kept as
     ``summed_scores``); NMS and NMM its best member's confidence, already in [0, 1]. Returns
     the result and ``[N]`` each candidate's output row (-1: none)."""
     params.pop("return_assignment", None)
@@ -794,9 +807,11 @@ def _merge_candidates(
         return_assignment=True,
         **params,
     )
+    if image_size is not None:  # inside the image: never lowers the IoU with an object in it
+        boxes = clip_xyxy(boxes, *image_size)  # (before duplicates are judged by their IoU)
     summed = scores if method == "greedy" else None
     if summed is not None:
-        scores = calibrated_scores(summed, passes)  # increasing: still sorted, descending
+        scores = calibrated_scores(summed, votes)  # increasing: still sorted, descending
     if duplicate_iou is not None and len(scores):
         boxes, scores, labels, survivor = merge.nms(
             boxes, scores, labels, iou_threshold=duplicate_iou, return_assignment=True

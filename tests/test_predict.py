@@ -9,6 +9,7 @@ import pytest
 from random_models import random_model
 
 from overfeat import dense, merge, scales
+from overfeat.architectures import FAST_SMALL
 from overfeat.features import FeatureExtractor
 from overfeat.images import resize_image
 from overfeat.predict import (
@@ -18,7 +19,7 @@ from overfeat.predict import (
     class_probabilities,
     classification_view,
     to_json,
-    voting_passes,
+    possible_votes,
 )
 
 FAST = "fast_small"  # view 59, fine stride 8, coarse stride 16
@@ -143,8 +144,8 @@ def test_box_of_a_cell_in_the_original_image_hand_worked():
 def test_constant_regressor_boxes_merge_into_their_mean():
     """Every cell predicts the same box in its window's frame and the same class: all boxes of
     both scales and flips merge into one, their mean, scoring the sum of their confidences
-    (``summed_scores``), reported calibrated by the 4 passes that could vote (2 scales x 2
-    flips): sum / (sum + 4)."""
+    (``summed_scores``), reported calibrated by the 26 cells that could vote for it (2x2 and
+    3x3 cells, each mirrored): sum / (sum + 0.05 * 26)."""
     model = random_model(FAST, num_classes=3, regressor="shared", seed=6)
     d = np.array([0.05, -0.1, -0.02, 0.08])
     _set_output_layer(model.regressor, 0.0, d)
@@ -172,7 +173,7 @@ def test_constant_regressor_boxes_merge_into_their_mean():
             np.testing.assert_allclose(result["boxes"][0], np.mean(boxes, axis=0), rtol=1e-5)
             summed = len(boxes) * probability  # 26 p, p = 0.834: 21.7
             np.testing.assert_allclose(result["summed_scores"][0], summed, rtol=1e-5)
-            np.testing.assert_allclose(result["scores"][0], summed / (summed + 4), rtol=1e-5)
+            np.testing.assert_allclose(result["scores"][0], summed / (summed + 1.3), rtol=1e-5)
             assert result["regressor"] is True
         else:  # NMM: the enclosing box of the group, the best member's score
             hull = np.concatenate([np.min(boxes, 0)[:2], np.max(boxes, 0)[2:]])
@@ -254,36 +255,40 @@ def test_bfloat16_compute_stays_close_and_leaves_the_model_alone(classifier):
 
 
 def test_calibrated_scores_hand_worked_monotone_and_in_unit_interval():
-    """sum / (sum + passes): one fully confident vote per pass is 0.5, three 0.75."""
-    assert voting_passes((1, 2, 3, 4, 5, 6), flips=True) == 12
-    assert voting_passes((2, 4), flips=False) == 2
-    np.testing.assert_allclose(calibrated_scores([0.0, 6.0, 12.0, 36.0], 12),
+    """sum / (sum + 0.05 votes): 5% of the possible votes is 0.5, 15% 0.75."""
+    # fast_small at sides 67 .. 123 (fine stride 8): 2x2, 3x3, 4x4, 7x7, 8x8 and 9x9 cells;
+    # ceil(59 / 8) = 8 cells per axis hold a point: 4 + 9 + 16 + 49 + 64 + 64, twice
+    sides = scales.smaller_sides("fast_small")
+    assert possible_votes(FAST_SMALL, sides, flips=True) == 2 * 206
+    assert possible_votes(FAST_SMALL, (123,), flips=False, stride="coarse") == 4 ** 2
+    np.testing.assert_allclose(calibrated_scores([0.0, 10.0, 20.0, 60.0], 400),
                                [0.0, 1 / 3, 0.5, 0.75], rtol=1e-6)
-    # strictly increasing over everything the accumulator can sum on fast_small at six
-    # scales with flips (446 cells, each at most 1), even 0.01 apart in float32
-    summed = np.arange(0.0, 446.0, 0.01)
-    calibrated = calibrated_scores(summed, 12)
+    # strictly increasing over everything the accumulator can sum (every cell of the six
+    # scales with flips, each at most 1), even 0.01 apart in float32
+    summed = np.arange(0.0, 2 * 274.0, 0.01)
+    calibrated = calibrated_scores(summed, 412)
     assert calibrated.dtype == np.float32
     assert calibrated[0] == 0 and calibrated[-1] < 1 and np.all(np.diff(calibrated) > 0)
-    # where 1 - exp(-sum / passes) would have tied boxes the accumulator ranks apart
-    assert np.float32(1 - np.exp(-300 / 12)) == np.float32(1 - np.exp(-400 / 12))
-    with pytest.raises(ValueError, match="passes must be at least 1"):
+    # where 1 - exp(-share / 0.05) would have tied boxes the accumulator ranks apart
+    # (a box gathering 450 and one 540 of fast_small's 548 cells)
+    assert np.float32(1 - np.exp(-450 / 20.6)) == np.float32(1 - np.exp(-540 / 20.6))
+    with pytest.raises(ValueError, match="votes must be positive"):
         calibrated_scores([1.0], 0)
     with pytest.raises(ValueError, match="never negative"):
         calibrated_scores([-0.5], 12)
 
 
 def test_threshold_applies_to_calibrated_scores_and_ranking_is_the_sums():
-    """Three equal boxes at 0.9 merge into one summing 2.7 (2.7 / 4.7 = 0.574 with 2
-    passes), a lone box at 0.5 sums 0.5 (0.5 / 2.5 = 0.2), a far one at 0.4 0.4 (1/6):
-    a threshold of 0.3 keeps the first only, as it would not on the raw sums."""
+    """Three equal boxes at 0.9 merge into one summing 2.7 (2.7 / 4.7 = 0.574 with 40 votes,
+    half-score at 2), a lone box at 0.5 sums 0.5 (0.5 / 2.5 = 0.2), a far one at 0.4 0.4
+    (1/6): a threshold of 0.3 keeps the first only, as it would not on the raw sums."""
     box, lone, far = [10, 10, 50, 50], [100, 100, 140, 140], [200, 10, 240, 50]
     candidates = {
         "boxes": np.array([box, box, box, lone, far], np.float32),
         "scores": np.array([0.9, 0.9, 0.9, 0.5, 0.4], np.float32),
         "labels": np.zeros(5, np.int32),
     }
-    options = dict(passes=2, min_confidence=0.0, max_boxes=None)
+    options = dict(votes=40, min_confidence=0.0, max_boxes=None)
     everything, _ = _merge_candidates(candidates, "greedy", {}, score_threshold=0.0, **options)
     np.testing.assert_allclose(everything["summed_scores"], [2.7, 0.5, 0.4], rtol=1e-6)
     np.testing.assert_allclose(everything["scores"], [2.7 / 4.7, 0.2, 0.4 / 2.4], rtol=1e-6)
@@ -312,7 +317,7 @@ def test_duplicates_the_merge_leaves_are_dropped_after_it():
         "scores": np.array([0.9, 0.9, 0.8, 0.7], np.float32),
         "labels": np.array([0, 0, 0, 1], np.int32),
     }
-    options = dict(passes=2, min_confidence=0.0, max_boxes=None, score_threshold=0.0)
+    options = dict(votes=40, min_confidence=0.0, max_boxes=None, score_threshold=0.0)
     params = {"threshold": 0.3}
     both, _ = _merge_candidates(candidates, "greedy", dict(params), **options)
     assert both["labels"].tolist() == [0, 0, 1]
