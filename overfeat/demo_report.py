@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from overfeat import draw
+from overfeat.predict import DEFAULT_SCORE_THRESHOLD
 
 METRIC_ROWS = (  # (task, metric key, title, better)
     ("classify", "top1_error", "classification top-1 error", "lower"),
@@ -45,7 +46,7 @@ def detections_figure(source, predictions: Sequence[Mapping], count: int,
         outline = ImageDraw.Draw(canvas)
         for box in np.asarray(example["boxes"], np.float64).reshape(-1, 4) * factor:
             outline.rectangle(tuple(box), outline=(255, 255, 255), width=1)
-        boxes, labels, scores = draw.confident(predictions[index])
+        boxes, labels, scores = draw.confident(predictions[index], DEFAULT_SCORE_THRESHOLD)
         picture = draw.draw_boxes(canvas, boxes, labels, scores, class_names=names,
                                   factor=factor)
         truth = ", ".join(names[label] for label in np.asarray(example["labels"]).tolist())
@@ -240,8 +241,9 @@ boxes (paper sections 3 to 5), scored with the ILSVRC metrics.</p>
 <p class=muted>Try the detector on any image:
 <code>overfeat detect IMAGE --checkpoint {html.escape(str(detector))}</code></p>
 <h2>Detections</h2>
-{_figure("detections.png", "Merged detections (the best boxes, each at least a quarter of "
-         "the image's best score) on held-out images; ground truth in white.")}
+{_figure("detections.png", "Merged detections (what overfeat detect returns: scores of at "
+         f"least {DEFAULT_SCORE_THRESHOLD}, at most 6 boxes) on held-out images; ground "
+         "truth in white.")}
 <h2>Class heat maps (Fig. 6)</h2>
 {_figure("heatmaps.png", "The true class's probability at each output cell of each scale "
          "(columns) and its mirror image (second row): the dense, fine-stride sliding "

@@ -73,14 +73,14 @@ def _caption(label: int, score: float | None, class_names: Sequence[str] | None)
     return name if score is None else f"{name} {score:.2f}"
 
 
-def confident(prediction: Mapping, fraction: float = 0.25, most: int = 6):
-    """The boxes worth drawing: at most ``most``, each scoring >= ``fraction`` of the
-    image's best (relative: the list may have been made with any score threshold, 0 for
-    evaluation)."""
+def confident(prediction: Mapping, score_threshold: float, most: int = 6):
+    """The boxes worth drawing: at most ``most``, each scoring >= ``score_threshold`` (scores
+    are calibrated to [0, 1]: ``overfeat.predict.calibrated_scores``; an evaluation's list
+    holds every box, scored down to 0)."""
     scores = np.asarray(prediction["scores"], np.float64)
     if not len(scores):
         return np.zeros((0, 4)), np.zeros(0, np.int32), scores
-    keep = np.flatnonzero(scores >= fraction * scores.max())[:most]
+    keep = np.flatnonzero(scores >= score_threshold)[:most]
     return (np.asarray(prediction["boxes"])[keep], np.asarray(prediction["labels"])[keep],
             scores[keep])
 

@@ -11,15 +11,15 @@ from PIL import Image
 from overfeat import demo_report, draw
 
 
-def test_confident_keeps_boxes_near_the_best_in_order():
+def test_confident_keeps_boxes_above_the_threshold_in_order():
     prediction = {"boxes": np.arange(16, dtype=np.float32).reshape(4, 4),
-                  "scores": np.array([8.0, 3.0, 1.9, 2.0]), "labels": np.array([1, 2, 3, 4])}
-    boxes, labels, scores = draw.confident(prediction, fraction=0.25)
-    assert labels.tolist() == [1, 2, 4]  # 1.9 < 0.25 * 8
+                  "scores": np.array([0.8, 0.3, 0.19, 0.2]), "labels": np.array([1, 2, 3, 4])}
+    boxes, labels, scores = draw.confident(prediction, 0.2)
+    assert labels.tolist() == [1, 2, 4]  # 0.19 < 0.2
     np.testing.assert_array_equal(boxes, prediction["boxes"][[0, 1, 3]])
-    assert draw.confident(prediction, fraction=0.0, most=2)[1].tolist() == [1, 2]
+    assert draw.confident(prediction, 0.0, most=2)[1].tolist() == [1, 2]
     empty = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0)}
-    assert len(draw.confident(empty)[0]) == 0
+    assert len(draw.confident(empty, 0.5)[0]) == 0
 
 
 def test_curve_series_and_kinds(tmp_path):

@@ -18,8 +18,8 @@ from overfeat.predict import (
     calibrated_scores,
     class_probabilities,
     classification_view,
-    to_json,
     possible_votes,
+    to_json,
 )
 
 FAST = "fast_small"  # view 59, fine stride 8, coarse stride 16

@@ -157,9 +157,10 @@ def _draw(task: str, args, directory: Path, stem: str, image, result, class_name
         picture = draw.draw_classification(image, result["labels"], result["scores"],
                                            class_names=class_names)
     else:
-        # A detector's list runs long (--max-boxes, for evaluation): the picture shows the
-        # confident ones, on the image enlarged to be readable when it is small.
-        boxes, labels, scores = (draw.confident(result, most=10) if task == "detect" else
+        # The picture shows at most 10 of the boxes above --score-threshold (all of them a
+        # list may hold), on the image enlarged to be readable when it is small.
+        boxes, labels, scores = (draw.confident(result, args.score_threshold, most=10)
+                                 if task == "detect" else
                                  (result["boxes"], result["labels"], result["scores"]))
         base = draw.as_pil(image)
         base, factor = draw.fit(base, max(max(base.size), MIN_DRAWN_SIDE))
