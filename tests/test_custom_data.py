@@ -178,7 +178,7 @@ def test_custom_config_takes_its_defaults_from_the_prepared_data(workspace, monk
     expected = min(200.0, 2000 * 32 / objects)  # ~2000 steps of the train split's objects
     assert classify.num_epochs == pytest.approx(expected, abs=0.01)
     detect = config_lib.load_config(f"{CUSTOM}:dataset=shapes,task=detect,arch=accurate_small")
-    assert detect.num_epochs == pytest.approx(min(200.0, 1200 * 32 / images), abs=0.01)
+    assert detect.num_epochs == pytest.approx(min(200.0, 2400 * 32 / images), abs=0.01)
     assert detect.model.init_from == "runs/shapes/localize"
     assert detect.model.regressor == "shared" and detect.detector.train_regressor
     # The six inference sides (saved with the model) and the training scales come from the
