@@ -74,10 +74,11 @@ MergeMethod = Literal["greedy", "nms", "nmm"]
 DEFAULT_BATCH_SIZE = 8
 
 # ``detect``'s (and ``overfeat detect``'s) threshold on the calibrated score
-# (``calibrated_scores``): merged boxes below it are dropped. Provisional: to be set from
-# measurements on trained models (``overfeat.evaluation.output_quality``: false boxes on
-# images with no object, duplicate rate) -- change it here and nowhere else.
-DEFAULT_SCORE_THRESHOLD = 0.5
+# (``calibrated_scores``): merged boxes below it are dropped. Chosen on the two trained
+# detectors of scripts/benchmark_learning.py (NOTES.md "Inference", output quality): the
+# lowest threshold at which neither returns a box on noise, flat colours or gradients (the
+# own-data detector gave 6.6 a gradient at 0.5, 1.4 at 0.6), keeping 83% of its objects.
+DEFAULT_SCORE_THRESHOLD = 0.7
 # ``detect``'s last step: a merged box overlapping a better one of its class by more than this
 # IoU is dropped. The greedy merge joins boxes whose match score is below its t, which leaves
 # pairs of boxes on one object when their centres are apart (IoU 0.5-0.7 with an offset):
