@@ -143,8 +143,8 @@ class Trunk(nnx.Module):
                 taps[layer.name] = x
         return x
 
-
     def normalize(self, images: jax.Array) -> jax.Array:
+        """``images [..., H, W, 3]`` 0..255 -> the float32 input of conv1."""
         x = images.astype(jnp.float32)
         if self.input_norm == "image":
             mean = jnp.mean(x, axis=(-3, -2), keepdims=True)
