@@ -24,8 +24,9 @@ Every step runs in this process (``overfeat.cli.main``, ``run_demo``), so its CP
 measured; one process also means JAX starts once and not once per command, as separate
 ``overfeat`` commands would. Then, for each run's detector, the output quality at
 ``overfeat.predict.DEFAULT_SCORE_THRESHOLD`` (``overfeat.evaluation.output_quality``): false
-boxes per empty image (noise, flat colours, gradients at the held-out images' size), the
-duplicate rate and the objects found, on the held-out images the metrics were measured on.
+boxes per empty image (noise, flat colours, gradients, crops of a photograph, at the held-out
+images' size), the duplicate rate and the objects found, on the held-out images the metrics
+were measured on.
 A table goes to stdout, then, last, one JSON object with every figure; the commands' own
 output goes to stderr.
 """

@@ -51,7 +51,8 @@ def test_own_data_smoke_run_ends_with_every_figure(tmp_path, monkeypatch, capsys
     assert 0.0 <= own["metrics"]["detect"]["mAP"] <= 1.0
     quality = own["quality"]
     assert quality["score_threshold"] == summary["score_threshold"]
-    assert quality["false_boxes_per_empty_image"]["images"] == 12  # 4 of each kind
+    # 4 of each kind: noise, flat, gradient, photo (matplotlib is a test dependency)
+    assert quality["false_boxes_per_empty_image"]["images"] == 16
     assert quality["objects"]["objects"] > 0  # the held-out images' objects were counted
     assert (tmp_path / "own" / "tensorflow_datasets").is_dir()  # not ~/tensorflow_datasets
     assert (tmp_path / "own" / "localize" / "config.json").is_file()
