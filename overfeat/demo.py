@@ -58,17 +58,7 @@ class DemoResult:
     checkpoints: dict[str, pathlib.Path]  # stage -> exported model directory
 
 
-def config_path() -> pathlib.Path:
-    """``configs/synthetic.py`` of the source checkout this package runs from."""
-    import overfeat
-
-    path = pathlib.Path(overfeat.__file__).resolve().parent.parent / "configs" / "synthetic.py"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} does not exist: the demo runs from a source checkout "
-            "(git clone ...; python3 -m pip install -e .)"
-        )
-    return path
+CONFIG = "synthetic"  # the packaged configs/synthetic.py (overfeat.train.config)
 
 
 def train_stage(stage: str, out_dir: pathlib.Path, settings: DemoSettings) -> pathlib.Path:
@@ -81,7 +71,7 @@ def train_stage(stage: str, out_dir: pathlib.Path, settings: DemoSettings) -> pa
     previous = STAGES.index(stage) - 1
     if previous >= 0:
         overrides.append(f"--config.model.init_from={out_dir / STAGES[previous]}")
-    config = config_lib.load_config(f"{config_path()}:{settings.variant(stage)}", overrides)
+    config = config_lib.load_config(f"{CONFIG}:{settings.variant(stage)}", overrides)
     workdir = out_dir / stage
     result = loop.train(config, workdir)
     if result.preempted:
@@ -95,7 +85,7 @@ def held_out_source(stage: str, settings: DemoSettings):
     from overfeat.data.sources import open_source
     from overfeat.train import config as config_lib
 
-    config = config_lib.load_config(f"{config_path()}:{settings.variant(stage)}")
+    config = config_lib.load_config(f"{CONFIG}:{settings.variant(stage)}")
     return open_source(config.dataset, split="test")
 
 

@@ -63,7 +63,7 @@ def test_each_seed_trains_four_jobs_and_evaluates_twenty_settings(tmp_path):
     jobs = {job.name: job for job in experiments.training_jobs()}
     assert list(jobs) == ["classify", "localize_shared", "localize_per_class", "detect"]
     command = jobs["localize_per_class"].command(2, tmp_path, quick=True)
-    assert command[:3] == ["train", "--config", "configs/synthetic.py:localize,quick"]
+    assert command[:3] == ["train", "--config", "synthetic:localize,quick"]
     assert "--config.seed=2" in command and "--config.model.regressor=per_class" in command
     assert f"--config.model.init_from={tmp_path / 'classify'}" in command
     specs = experiments.evaluations()

@@ -26,8 +26,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--config",
         required=True,
-        metavar="FILE.py[:VARIANT]",
-        help="config file defining get_config(arg=None), e.g. configs/fast.py",
+        metavar="NAME|FILE.py[:VARIANT]",
+        help="a packaged config by name (synthetic, custom, fast, accurate) or a file "
+             "defining get_config(arg=None), e.g. configs/fast.py; :ARG picks a variant",
     )
     parser.add_argument(
         "--workdir",

@@ -29,7 +29,7 @@ import numpy as np
 # The number of scales -> which of Table 5's scales. 1, 4 and 6 are Table 2's rows ("scale 1",
 # "4 scales (1,2,4,6)", "6 scales (1-6)"); the paper has no 2-scale row: we take (1, 2).
 SCALE_SETS = {1: (1,), 2: (1, 2), 4: (1, 2, 4, 6), 6: (1, 2, 3, 4, 5, 6)}
-CONFIG = "configs/synthetic.py"
+CONFIG = "synthetic"  # the packaged configs/synthetic.py
 
 EXPERIMENTS = {
     "table2": ("Table 2: classification error, coarse vs fine stride and the number of scales",

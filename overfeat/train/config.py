@@ -111,12 +111,32 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+PACKAGED_CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
+
+
+def packaged_configs() -> tuple[str, ...]:
+    """The names of the configs shipped with the package (``overfeat/configs/NAME.py``)."""
+    return tuple(sorted(path.stem for path in PACKAGED_CONFIGS.glob("[!_]*.py")))
+
+
+def config_path(name_or_path: str) -> pathlib.Path:
+    """A packaged config's file for a bare name (``synthetic``), else the path as given."""
+    if "/" in name_or_path or "\\" in name_or_path or name_or_path.endswith(".py"):
+        return pathlib.Path(name_or_path)
+    path = PACKAGED_CONFIGS / f"{name_or_path}.py"
+    if not path.is_file():
+        raise ValueError(f"no packaged config {name_or_path!r}; packaged: "
+                         f"{', '.join(packaged_configs())} (or give a path to a .py file)")
+    return path
+
+
 def load_config(
     spec: str, overrides: list[str] | tuple[str, ...] = ()
 ) -> ml_collections.ConfigDict:
-    """``configs/NAME.py[:ARG]`` -> its locked, overridden and validated ConfigDict."""
+    """``NAME[:ARG]`` (a packaged config) or ``path/to/FILE.py[:ARG]`` -> its locked,
+    overridden and validated ConfigDict."""
     path, _, arg = spec.partition(":")
-    config = _call_get_config(pathlib.Path(path), arg or None)
+    config = _call_get_config(config_path(path), arg or None)
     check_keys(config, base_config(), where=path)
     config.lock()
     apply_overrides(config, overrides)
