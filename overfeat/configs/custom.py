@@ -2,7 +2,7 @@
 the paper's three training jobs, with defaults taken from what prepare recorded about the data.
 
     for task in classify localize detect; do
-      overfeat train --config configs/custom.py:dataset=NAME,task=$task --workdir runs/NAME/$task
+      overfeat train --config custom:dataset=NAME,task=$task --workdir runs/NAME/$task
     done
     overfeat detect photo.jpg --checkpoint runs/NAME/detect/model
 
@@ -105,11 +105,11 @@ def parse_arguments(arg) -> dict:
         if not equals or key not in ARGUMENTS or not value:
             raise ValueError(f"configs/custom.py: bad argument {item!r}; arguments are "
                              f"{', '.join(ARGUMENTS)} as key=value joined by commas, e.g. "
-                             "configs/custom.py:dataset=parts,task=detect")
+                             "custom:dataset=parts,task=detect")
         options[key] = value
     if "dataset" not in options:
         raise ValueError("configs/custom.py needs the dataset: "
-                         "--config configs/custom.py:dataset=NAME,task=TASK")
+                         "--config custom:dataset=NAME,task=TASK")
     if options["task"] not in TASKS:
         raise ValueError(f"configs/custom.py: task must be one of {', '.join(TASKS)}, "
                          f"got {options['task']!r}")

@@ -310,6 +310,6 @@ def run_prepare(args: argparse.Namespace) -> int:
         environment = "" if pathlib.Path(data_dir) == default_data_dir() else \
             f"TFDS_DATA_DIR={data_dir} "
         print(f"train on it ({first}; README, \"Your own data\"): {environment}overfeat train "
-              f"--config configs/custom.py:dataset={result.name},task=classify "
+              f"--config custom:dataset={result.name},task=classify "
               f"--workdir runs/{result.name}/classify")
     return 0
