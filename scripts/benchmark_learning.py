@@ -119,7 +119,7 @@ def measure_demo(out: pathlib.Path, quick: bool) -> dict:
 
 
 def measure_own_data(out: pathlib.Path, source: str, count: int, overrides: list[str],
-            eval_limit: int | None) -> dict:
+                     eval_limit: int | None) -> dict:
     """The README's walk-through on ``count`` images of ``source``, in ``out``."""
     # prepare writes there and the custom config and evaluate read from there (os.environ is
     # what overfeat.data.tfds_sources reads, at each call).

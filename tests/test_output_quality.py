@@ -49,8 +49,6 @@ class FakeDetector:
     itself) with ``(boxes, labels, scores)``; it returns those scoring at least the
     threshold."""
 
-    batch_size = 2
-
     def __init__(self, answers):
         self.answers = answers  # [(image, (boxes, labels, scores))]
         self.options = []

@@ -2,9 +2,10 @@
 
 The localization pipeline with a detector's checkpoint: its background class never becomes a
 box, cells below ``--min-confidence`` give no box, and merged boxes scoring below
-``--score-threshold`` are dropped. Scores are in [0, 1]: a greedy-merged box's summed
-confidence calibrated by the passes (scales x flips) that could have voted
-(``overfeat.predict.calibrated_scores``); ``--json`` keeps the raw sums as ``summed_scores``.
+``--score-threshold`` are dropped, and so are boxes overlapping a better one of their class by
+IoU > ``--duplicate-iou``. Scores are in [0, 1]: a greedy-merged box's summed confidence over
+the votes one object could collect in the run (``overfeat.predict.calibrated_scores``);
+``--json`` keeps the raw sums as ``summed_scores``.
 
 A classifier with a background class and no regressor (trained on class folders such as
 ``cars/`` and ``background/``) detects too: each confident cell's window is a box, merged the

@@ -15,8 +15,9 @@
   of 1 has no false boxes and no duplicates, and finds nothing).
 - ``output_quality(predictor, examples, score_threshold)``: all of them in one dict.
 
-``predictor`` is anything with ``detect(images, score_threshold=..., **options)`` returning
-the ``Predictor``'s dicts (``boxes`` [K, 4] xyxy, ``labels`` [K]) and a ``batch_size``.
+``predictor`` is anything with ``detect(images, score_threshold=..., **options)`` taking a
+list of images and returning the ``Predictor``'s dicts (``boxes`` [K, 4] xyxy, ``labels``
+[K]).
 Examples are the project's example dicts (``image``, ``boxes`` [N, 4] xyxy pixels, ``labels``
 [N], optional ``ignore`` [N] and ``num_boxes``), as a dataset source yields them.
 """
@@ -30,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from overfeat.boxes import iou_xyxy
+from overfeat.evaluation.evaluators import ground_truth_objects
 
 EMPTY_KINDS = ("noise", "flat", "gradient", "photo")
 DUPLICATE_IOU = 0.5  # above this, two boxes of one class are one object found twice
@@ -84,12 +86,10 @@ def _sample_photograph() -> np.ndarray | None:
 
 
 def _detect_all(predictor, images: Sequence[np.ndarray], score_threshold: float, options):
-    """``predictor.detect`` over ``images`` in batches of its ``batch_size``."""
-    predictions = []
-    for start in range(0, len(images), predictor.batch_size):
-        batch = list(images[start : start + predictor.batch_size])
-        predictions += predictor.detect(batch, score_threshold=score_threshold, **options)
-    return predictions
+    """``predictor.detect`` over ``images`` (it batches them itself); ``[]`` for none."""
+    if not len(images):
+        return []
+    return predictor.detect(list(images), score_threshold=score_threshold, **options)
 
 
 def false_boxes_per_empty_image(
@@ -145,13 +145,8 @@ def duplicate_rate(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def _objects(example: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The example's counted objects: ``boxes [N, 4]``, ``labels [N]`` (padding and ignored
     objects left out)."""
-    boxes = np.asarray(example["boxes"], np.float64).reshape(-1, 4)
-    labels = np.asarray(example["labels"]).reshape(-1)
-    count = int(example.get("num_boxes", len(boxes)))
-    counted = np.ones(count, bool)
-    if "ignore" in example:
-        counted &= ~np.asarray(example["ignore"], bool).reshape(-1)[:count]
-    return boxes[:count][counted], labels[:count][counted]
+    boxes, labels, ignore = ground_truth_objects(example)
+    return boxes[~ignore], labels[~ignore]
 
 
 def object_recall(

@@ -278,6 +278,7 @@ def _parse_value(text: str, old, dotted: str):
 def validate(c: ml_collections.ConfigDict) -> None:
     """Raise a ``ValueError`` naming the first key whose value cannot work."""
     from overfeat.architectures import ARCHITECTURES
+    from overfeat.models import INPUT_NORMS
 
     def check(ok: bool, key: str, message: str):
         if not ok:
@@ -303,8 +304,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
         "must be '', 'shared' or 'per_class'",
     )
     check(0.0 <= c.model.dropout < 1.0, "model.dropout", "must be in [0, 1)")
-    check(c.model.input_norm in ("dataset", "image"), "model.input_norm",
-          "must be 'dataset' or 'image'")
+    check(c.model.input_norm in INPUT_NORMS, "model.input_norm",
+          f"must be one of {', '.join(INPUT_NORMS)}")
     if c.model.scale_sides:
         from overfeat.scales import check_sides
         try:
