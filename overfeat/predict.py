@@ -737,6 +737,8 @@ class Predictor:
         top_k = min(top_k, self.num_classes - (self.background_index is not None))
         if max_boxes is not None and max_boxes < 0:
             raise ValueError(f"max_boxes must be >= 0 or None, got {max_boxes}")
+        if duplicate_iou is not None and not 0 < duplicate_iou <= 1:
+            raise ValueError(f"duplicate_iou must be in (0, 1] or None, got {duplicate_iou}")
         if merge not in _MERGE_METHODS:
             raise ValueError(f"merge must be one of {sorted(_MERGE_METHODS)}, got {merge!r}")
         arrays, single = _as_arrays(images)

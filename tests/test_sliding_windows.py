@@ -88,7 +88,10 @@ def test_windows_of_confident_cells_merge_into_a_box_on_the_object(classifier):
 def test_which_class_is_the_background(classifier):
     flagged = Predictor(classifier, class_names=["square", "other"], background_class=True)
     assert flagged.background_index == 1  # the checkpoint's flag: the last class
-    assert Predictor(classifier, class_names=["square", "BACKGROUND"]).background_index == 1
+    named = Predictor(classifier, class_names=["square", "BACKGROUND"])
+    assert named.background_index == 1
+    with pytest.raises(ValueError, match=r"duplicate_iou must be in \(0, 1\] or None, got 0"):
+        named.detect(_frames()[0], duplicate_iou=0)
     with pytest.raises(ValueError, match="all named 'background'"):
         Predictor(classifier, class_names=["background", "Background"])
     neither = Predictor(classifier, class_names=["square", "disc"])
